@@ -1,0 +1,142 @@
+"""Hilo: conversations on the records they are about."""
+import logging
+import os
+from pathlib import Path
+
+from flask import Flask, render_template, request
+from flask_wtf.csrf import CSRFError
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from werkzeug.exceptions import HTTPException
+
+from app.config import Config
+from app.extensions import csrf, db, htmx, limiter, login_manager, migrate, sock
+
+BLUEPRINTS = ("main", "auth", "admin", "contacts", "chatter", "activities", "inbox", "ws")
+
+# No inline script anywhere; htmx's own indicator styles are turned off in base.html.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self' ws: wss:; font-src 'self'; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'self'"
+)
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    """Build an app. `overrides` replaces Config values (tests use it)."""
+    instance = Path(os.environ.get("HILO_INSTANCE_PATH", Path(__file__).resolve().parent.parent / "instance"))
+    app = Flask(__name__, instance_path=str(instance))
+    app.config.from_object(Config(instance, **(overrides or {})))
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    sock.init_app(app)
+    htmx.init_app(app)
+    limiter.init_app(app)
+
+    from app import models  # noqa: F401  (register every table)
+    from app.services import jobs, realtime
+
+    jobs.init_app(app)
+    realtime.init_app(app)
+
+    for area in BLUEPRINTS:
+        module = __import__(f"app.blueprints.{area}", fromlist=["bp"])
+        app.register_blueprint(module.bp)
+
+    _register_login(app)
+    _register_errors(app)
+    _register_headers(app)
+    _register_templates(app)
+    from app import cli
+
+    cli.init_app(app)
+    return app
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, _record):
+    """WAL and a busy timeout let web threads and the job thread share one SQLite file."""
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+
+def _register_login(app: Flask) -> None:
+    from app.models import User
+
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please sign in to continue."
+    login_manager.login_message_category = "info"
+
+    @login_manager.user_loader
+    def load_user(value: str):
+        user_id, _, token = value.partition(":")
+        if not user_id.isdigit():
+            return None
+        user = db.session.get(User, int(user_id))
+        # A changed password rotates the token: every other session ends here.
+        if user is None or not token or user.session_token != token or not user.active:
+            return None
+        return user
+
+
+def wants_fragment() -> bool:
+    return bool(request.htmx) and not request.htmx.boosted
+
+
+def _register_errors(app: Flask) -> None:
+    def render_error(code: int, title: str, detail: str):
+        template = "errors/_error.html" if wants_fragment() else "errors/error.html"
+        return render_template(template, code=code, title=title, detail=detail), code
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(err):
+        return render_error(400, "Your form expired", "Reload the page and try again; nothing was saved.")
+
+    @app.errorhandler(HTTPException)
+    def http_error(err: HTTPException):
+        code = err.code or 500
+        titles = {
+            400: "Bad request", 401: "Please sign in", 403: "Not allowed", 404: "Not found",
+            405: "Not allowed", 413: "Too large", 422: "Check the form", 429: "Too many requests",
+        }
+        detail = err.description or ""
+        if code == 413:
+            limit = app.config["MAX_ATTACHMENT_BYTES"] // (1024 * 1024)
+            detail = f"The upload is too large. Each file may be at most {limit} MB."
+        if code == 429:
+            detail = "Too many attempts. Wait a minute and try again."
+        return render_error(code, titles.get(code, "Error"), detail)
+
+    @app.errorhandler(Exception)
+    def server_error(err: Exception):
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        db.session.rollback()
+        return render_error(500, "Something went wrong", "The error was logged. Please try again.")
+
+
+def _register_headers(app: Flask) -> None:
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        if request.htmx:
+            response.headers.add("Vary", "HX-Request")
+        return response
+
+
+def _register_templates(app: Flask) -> None:
+    from app import templating
+
+    templating.init_app(app)

@@ -1,0 +1,73 @@
+"""One configuration, read from the environment, with embedded defaults.
+
+Nothing but `DATABASE_URL` and friends should be needed to move from the
+embedded default (SQLite, in-process jobs and bus, outbox mail) to the real
+services.
+"""
+import os
+import secrets
+from pathlib import Path
+
+
+def _int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def _secret_key(instance_path: Path) -> str:
+    """Use SECRET_KEY, else a random key kept in instance/ so sessions survive restarts."""
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    key_file = instance_path / "secret_key"
+    if not key_file.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_urlsafe(48))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+class Config:
+    """Settings for one app instance; `from_env` fills it from os.environ."""
+
+    def __init__(self, instance_path: Path, **overrides):
+        instance_path = Path(instance_path)
+        self.SECRET_KEY = _secret_key(instance_path)
+        self.SQLALCHEMY_DATABASE_URI = os.environ.get(
+            "DATABASE_URL", f"sqlite:///{instance_path / 'hilo.db'}"
+        )
+        if self.SQLALCHEMY_DATABASE_URI.startswith("postgres://"):
+            self.SQLALCHEMY_DATABASE_URI = "postgresql+psycopg://" + self.SQLALCHEMY_DATABASE_URI[11:]
+        elif self.SQLALCHEMY_DATABASE_URI.startswith("postgresql://"):
+            self.SQLALCHEMY_DATABASE_URI = "postgresql+psycopg://" + self.SQLALCHEMY_DATABASE_URI[13:]
+        self.REDIS_URL = os.environ.get("REDIS_URL") or None
+        self.SMTP_URL = os.environ.get("SMTP_URL") or None
+        self.COMPANY_NAME = os.environ.get("COMPANY_NAME", "Hilo")
+        self.MAIL_DOMAIN = os.environ.get("MAIL_DOMAIN", "hilo.localhost")
+        self.MAIL_FROM = os.environ.get("MAIL_FROM", f"notifications@{self.MAIL_DOMAIN}")
+        self.BASE_URL = os.environ.get("BASE_URL", "http://127.0.0.1:5000")
+        self.UPLOAD_DIR = os.environ.get("UPLOAD_DIR", str(instance_path / "attachments"))
+        self.MAX_ATTACHMENT_BYTES = _int("MAX_ATTACHMENT_BYTES", 25 * 1024 * 1024)
+        self.MAX_ATTACHMENTS_PER_MESSAGE = _int("MAX_ATTACHMENTS_PER_MESSAGE", 10)
+        self.MAX_AVATAR_BYTES = _int("MAX_AVATAR_BYTES", 2 * 1024 * 1024)
+        # Whole request cap: all attachments of one message plus the form.
+        self.MAX_CONTENT_LENGTH = self.MAX_ATTACHMENT_BYTES * self.MAX_ATTACHMENTS_PER_MESSAGE + 1024 * 1024
+        self.MAX_MESSAGE_CHARS = _int("MAX_MESSAGE_CHARS", 100_000)
+        self.THREAD_PAGE_SIZE = _int("THREAD_PAGE_SIZE", 30)
+        self.LIST_PAGE_SIZE = _int("LIST_PAGE_SIZE", 25)
+        self.TOKEN_MAX_AGE = _int("TOKEN_MAX_AGE", 3 * 24 * 3600)  # invitation / reset links
+        self.LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
+        self.RATELIMIT_STORAGE_URI = self.REDIS_URL or "memory://"
+        self.RATELIMIT_HEADERS_ENABLED = True
+        self.RQ_QUEUE = os.environ.get("RQ_QUEUE", "hilo")
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_SECURE = self.BASE_URL.startswith("https://")
+        self.REMEMBER_COOKIE_SAMESITE = "Lax"
+        self.WTF_CSRF_TIME_LIMIT = None  # tied to the session instead; long-open pages keep working
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        self.DEMO_DATA = os.environ.get("HILO_DEMO_DATA", "0") == "1"
+        for key, value in overrides.items():
+            setattr(self, key, value)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.SQLALCHEMY_DATABASE_URI.startswith("sqlite")

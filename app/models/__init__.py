@@ -1,0 +1,15 @@
+"""All models, imported here so Alembic and `db.create_all` see every table."""
+from app.models.accounts import User, ROLES
+from app.models.contacts import Contact
+from app.models.threads import (
+    Thread, ThreadMixin, Message, MessageRecipient, Attachment, TrackingValue, Follower,
+    Notification, MESSAGE_KINDS,
+)
+from app.models.activities import Activity, ACTIVITY_TYPES
+from app.models.mail import OutboxMail
+
+__all__ = [
+    "User", "ROLES", "Contact", "Thread", "ThreadMixin", "Message", "MessageRecipient",
+    "Attachment", "TrackingValue", "Follower", "Notification", "MESSAGE_KINDS", "Activity",
+    "ACTIVITY_TYPES", "OutboxMail",
+]

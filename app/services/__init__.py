@@ -1,0 +1,1 @@
+"""The domain logic, callable from views, jobs, CLI and tests alike."""

@@ -1,0 +1,138 @@
+"""One way to run work in the background.
+
+With `REDIS_URL`, jobs go to an RQ queue and `make worker` runs them (scheduled
+ones need `rq worker --with-scheduler`). Without it (the embedded default), the
+same functions run in a background thread of the web process, and scheduled
+ones wait on an in-process timer. Callers do not know which.
+
+Jobs are submitted after the current transaction commits, so a worker never
+looks for a row that is not there yet. Job functions take plain values (ids).
+"""
+import heapq
+import importlib
+import logging
+import threading
+import time
+from datetime import datetime, timezone
+
+from flask import current_app
+
+from app.extensions import db
+from app.services.transaction import on_commit
+
+log = logging.getLogger(__name__)
+
+
+def enqueue(func, *args, at: datetime | None = None, **kwargs) -> None:
+    """Run `func(*args, **kwargs)` in the background once the current transaction commits.
+
+    `at` (aware, or naive UTC) delays the run until then.
+    """
+    backend = current_app.extensions["hilo_jobs"]
+    path = f"{func.__module__}.{func.__qualname__}"
+    on_commit(lambda: backend.submit(path, args, kwargs, at))
+
+
+def run_job(path: str, args, kwargs):
+    """What the RQ worker executes: one job inside the worker's app context."""
+    module, _, name = path.rpartition(".")
+    func = getattr(importlib.import_module(module), name)
+    try:
+        return func(*args, **kwargs)
+    finally:
+        db.session.remove()
+
+
+def _utc(at: datetime) -> datetime:
+    return at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at.astimezone(timezone.utc)
+
+
+class RQBackend:
+    """Jobs on an RQ queue in Redis, executed by `make worker`."""
+
+    def __init__(self, app):
+        from redis import Redis
+        from rq import Queue
+
+        self.redis = Redis.from_url(app.config["REDIS_URL"])
+        self.queue = Queue(app.config["RQ_QUEUE"], connection=self.redis)
+
+    def submit(self, path, args, kwargs, at):
+        if at is None:
+            self.queue.enqueue(run_job, path, args, kwargs)
+        else:
+            self.queue.enqueue_at(_utc(at), run_job, path, args, kwargs)
+
+    def health(self) -> dict:
+        from rq import Worker
+
+        return {
+            "backend": "rq",
+            "queued": self.queue.count,
+            "scheduled": self.queue.scheduled_job_registry.count,
+            "failed": self.queue.failed_job_registry.count,
+            "workers": Worker.count(queue=self.queue),
+        }
+
+
+class ThreadBackend:
+    """Embedded default: one daemon thread runs due jobs in order of their time."""
+
+    def __init__(self, app):
+        self.app = app
+        self._heap: list = []
+        self._seq = 0
+        self._running = 0
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self.failed = 0
+
+    def submit(self, path, args, kwargs, at):
+        when = _utc(at).timestamp() if at else 0.0
+        with self._cond:
+            self._seq += 1
+            heapq.heappush(self._heap, (when, self._seq, path, args, kwargs))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="hilo-jobs", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def _next_due(self):
+        with self._cond:
+            while True:
+                now = time.time()
+                if self._heap and self._heap[0][0] <= now:
+                    self._running += 1
+                    return heapq.heappop(self._heap)
+                self._cond.wait(timeout=(self._heap[0][0] - now) if self._heap else None)
+
+    def _loop(self):
+        while True:
+            _, _, path, args, kwargs = self._next_due()
+            with self.app.app_context():
+                try:
+                    run_job(path, args, kwargs)
+                except Exception:
+                    self.failed += 1
+                    log.exception("job %s failed", path)
+            with self._cond:
+                self._running -= 1
+                self._cond.notify_all()
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Block until no due job is queued or running (tests, CLI)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._running or (self._heap and self._heap[0][0] <= time.time()):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(timeout=min(remaining, 0.05))
+        return True
+
+    def health(self) -> dict:
+        return {"backend": "embedded", "queued": len(self._heap), "failed": self.failed}
+
+
+def init_app(app) -> None:
+    app.extensions["hilo_jobs"] = RQBackend(app) if app.config.get("REDIS_URL") else ThreadBackend(app)

@@ -1,0 +1,156 @@
+"""The realtime bus: HTML fragments published to topics, delivered to WebSockets.
+
+Topics: `user:<id>`, `thread:<id>` (later `livechat:<session>`). With
+`REDIS_URL`, every process keeps ONE Redis subscription (pattern `hilo:*`) and
+fans messages out to per-socket queues, so any process reaches any socket.
+Without Redis (the embedded default), the same fan-out runs in memory.
+
+`publish` waits for the current commit; access is checked by the caller of
+`subscribe` (see blueprints/ws), never here.
+"""
+import logging
+import queue
+import threading
+from collections import defaultdict
+
+from flask import current_app
+
+from app.services.transaction import on_commit
+
+log = logging.getLogger(__name__)
+PREFIX = "hilo:"
+
+
+def publish(topic: str, html: str) -> None:
+    """Send `html` to every socket subscribed to `topic`, after the current commit."""
+    bus = current_app.extensions["hilo_bus"]
+    on_commit(lambda: bus.send(topic, html))
+
+
+def publish_now(topic: str, html: str) -> None:
+    """Send without waiting for a commit (for events that change no data, e.g. typing)."""
+    current_app.extensions["hilo_bus"].send(topic, html)
+
+
+class Subscription:
+    """A socket's mailbox: the bus puts fragments in, the socket loop takes them out."""
+
+    def __init__(self, bus, topics):
+        self.bus = bus
+        self.topics = set(topics)
+        self.queue: queue.Queue = queue.Queue(maxsize=1000)
+
+    def get(self, timeout: float | None = None) -> str | None:
+        try:
+            return self.queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def close(self) -> None:
+        self.bus.unsubscribe(self)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class LocalBus:
+    """In-process fan-out: topic -> subscriptions."""
+
+    name = "embedded"
+
+    def __init__(self):
+        self._subs: dict[str, set[Subscription]] = defaultdict(set)
+        self._lock = threading.Lock()
+
+    def subscribe(self, topics) -> Subscription:
+        sub = Subscription(self, topics)
+        with self._lock:
+            for topic in sub.topics:
+                self._subs[topic].add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        with self._lock:
+            for topic in sub.topics:
+                self._subs[topic].discard(sub)
+                if not self._subs[topic]:
+                    del self._subs[topic]
+
+    def send(self, topic: str, html: str) -> None:
+        self.deliver(topic, html)
+
+    def deliver(self, topic: str, html: str) -> None:
+        with self._lock:
+            targets = list(self._subs.get(topic, ()))
+        for sub in targets:
+            try:
+                sub.queue.put_nowait(html)
+            except queue.Full:  # a stuck socket must not block the others
+                log.warning("dropping event for a slow socket on %s", topic)
+
+    def health(self) -> dict:
+        return {"backend": "embedded", "subscriptions": sum(len(s) for s in self._subs.values())}
+
+
+class RedisBus(LocalBus):
+    """Redis pub/sub between processes, LocalBus fan-out inside each one."""
+
+    name = "redis"
+
+    def __init__(self, url: str):
+        super().__init__()
+        from redis import Redis
+
+        self.redis = Redis.from_url(url)
+        self._listener: threading.Thread | None = None
+        self._ready = threading.Event()
+
+    def subscribe(self, topics) -> Subscription:
+        self._ensure_listener()
+        return super().subscribe(topics)
+
+    def send(self, topic: str, html: str) -> None:
+        self.redis.publish(PREFIX + topic, html.encode())
+
+    def _ensure_listener(self) -> None:
+        with self._lock:
+            if self._listener is None or not self._listener.is_alive():
+                self._ready.clear()
+                self._listener = threading.Thread(target=self._listen, name="hilo-bus", daemon=True)
+                self._listener.start()
+        self._ready.wait(timeout=5)
+
+    def _listen(self) -> None:
+        import time
+
+        while True:
+            try:
+                pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+                pubsub.psubscribe(PREFIX + "*")
+                # Wait for the subscription to be confirmed before saying we're ready.
+                while pubsub.get_message(timeout=1.0) is None and not pubsub.subscribed:
+                    pass
+                self._ready.set()
+                for item in pubsub.listen():
+                    if item["type"] == "pmessage":
+                        self.deliver(item["channel"].decode()[len(PREFIX):], item["data"].decode())
+            except Exception:
+                log.exception("realtime bus lost Redis; reconnecting")
+                time.sleep(1)
+
+    def health(self) -> dict:
+        self.redis.ping()
+        return {"backend": "redis", "subscriptions": sum(len(s) for s in self._subs.values())}
+
+
+def subscribe(topics) -> Subscription:
+    """Open a mailbox on `topics`; close it (or use `with`) when the socket ends."""
+    return current_app.extensions["hilo_bus"].subscribe(topics)
+
+
+def init_app(app) -> None:
+    url = app.config.get("REDIS_URL")
+    app.extensions["hilo_bus"] = RedisBus(url) if url else LocalBus()

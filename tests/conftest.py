@@ -1,0 +1,261 @@
+"""Test fixtures.
+
+The suite runs twice (see Makefile): `HILO_TEST_DB=sqlite` is the embedded default
+(SQLite file, in-process bus and jobs); `HILO_TEST_DB=postgresql` uses a fresh
+PostgreSQL database, Redis (its own db number) for the bus, rate limits and RQ.
+Under CI=true a missing service fails the run instead of skipping.
+"""
+import os
+import re
+import secrets
+import socket
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from app import create_app
+from app.extensions import db, limiter
+
+TEST_DB = os.environ.get("HILO_TEST_DB", "sqlite")
+PG_ADMIN_URL = os.environ.get("HILO_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+REDIS_BASE = os.environ.get("HILO_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+IN_CI = os.environ.get("CI") == "true"
+
+
+def service_missing(what: str, err: Exception):
+    message = f"{what} is not reachable: {err}"
+    if IN_CI:
+        pytest.exit(f"CI=true and {message}", returncode=3)
+    pytest.skip(message)
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    """A database for this run: a temp SQLite file, or a new PostgreSQL database dropped at the end."""
+    if TEST_DB == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'hilo-test.db'}"
+        return
+    name = f"hilo_test_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as err:
+        service_missing("PostgreSQL", err)
+    yield re.sub(r"/[^/]*$", f"/{name}", PG_ADMIN_URL)
+    with admin.connect() as conn:
+        conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """A Redis database number of our own for the PostgreSQL run; None for the embedded run."""
+    if TEST_DB == "sqlite":
+        return None
+    from redis import Redis
+
+    number = int(os.environ.get("HILO_TEST_REDIS_DB", 9))
+    url = f"{REDIS_BASE}/{number}"
+    try:
+        Redis.from_url(url).flushdb()
+    except Exception as err:
+        service_missing("Redis", err)
+    return url
+
+
+@pytest.fixture(scope="session")
+def app(database_url, redis_url, tmp_path_factory):
+    """One app for the session, schema built by the real migrations."""
+    instance = tmp_path_factory.mktemp("instance")
+    os.environ["HILO_INSTANCE_PATH"] = str(instance)
+    application = create_app({
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "REDIS_URL": redis_url,
+        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        "UPLOAD_DIR": str(instance / "attachments"),
+        "SECRET_KEY": "test-secret",
+        "MAX_ATTACHMENT_BYTES": 1024 * 1024,
+        "BASE_URL": "http://localhost",
+        "SERVER_NAME": None,
+    })
+    with application.app_context():
+        from flask_migrate import upgrade
+
+        upgrade()
+    yield application
+
+
+@pytest.fixture(autouse=True)
+def _clean(app):
+    """Each test starts with empty tables, an empty Redis db and fresh rate limits."""
+    with app.app_context():
+        yield
+        db.session.remove()
+        tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+        with db.engine.begin() as conn:
+            if db.engine.dialect.name == "postgresql":
+                conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            else:
+                for table in tables:
+                    conn.execute(text(f"DELETE FROM {table}"))
+        if app.config["REDIS_URL"]:
+            from redis import Redis
+
+            Redis.from_url(app.config["REDIS_URL"]).flushdb()
+        limiter.reset()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def run_jobs(app):
+    """Run every queued background job now, with the real backend of this run.
+
+    RQ: a real RQ worker (SimpleWorker, burst) executes the queue in this process.
+    Embedded: waits for the job thread to go idle.
+    """
+    def run():
+        backend = app.extensions["hilo_jobs"]
+        if hasattr(backend, "queue"):
+            from rq import SimpleWorker
+
+            SimpleWorker([backend.queue], connection=backend.redis).work(burst=True)
+        else:
+            assert backend.wait_idle(timeout=10), "background jobs did not finish"
+        db.session.expire_all()
+
+    return run
+
+
+# ---- factories -----------------------------------------------------------------------------
+
+PASSWORD = "correct horse battery"
+
+
+def make_user(role: str = "agent", email: str | None = None, name: str | None = None, **fields):
+    from app.services import accounts
+
+    user = accounts.create_user(
+        email or f"{role}-{secrets.token_hex(3)}@example.com",
+        name or f"{role.title()} {secrets.token_hex(2)}",
+        role=role,
+        password=PASSWORD,
+    )
+    for key, value in fields.items():
+        setattr(user, key, value)
+    db.session.commit()
+    return user
+
+
+def make_contact(name: str = "Ada Customer", email: str | None = None, **fields):
+    from app.models import Contact
+
+    contact = Contact(name=name, email=email or f"c-{secrets.token_hex(3)}@customer.test", **fields)
+    db.session.add(contact)
+    db.session.commit()
+    return contact
+
+
+def login(client, user, password: str = PASSWORD):
+    """Sign in through the real form (CSRF is checked in tests too)."""
+    page = client.get("/login")
+    token = re.search(rb'name="csrf_token" type="hidden" value="([^"]+)"', page.data)
+    token = token or re.search(rb'name="csrf-token" content="([^"]+)"', page.data)
+    response = client.post("/login", data={
+        "email": user.email, "password": password, "csrf_token": token.group(1).decode(),
+    })
+    assert response.status_code == 302, response.data[:500]
+    return response
+
+
+def csrf_token(client, path: str = "/") -> str:
+    """The CSRF token of the current session, read from a page's meta tag."""
+    page = client.get(path, follow_redirects=True)
+    match = re.search(rb'name="csrf-token" content="([^"]+)"', page.data)
+    assert match, "no csrf meta tag on " + path
+    return match.group(1).decode()
+
+
+@pytest.fixture
+def users(app):
+    """One of each principal kind, for access matrices."""
+    from types import SimpleNamespace
+
+    contact = make_contact("Portal Person", "portal@customer.test")
+    return SimpleNamespace(
+        admin=make_user("admin", "admin@example.com", "Alice Admin"),
+        agent=make_user("agent", "agent@example.com", "Bob Agent"),
+        agent2=make_user("agent", "agent2@example.com", "Carol Agent"),
+        portal=make_user("portal", "portal@customer.test", "Portal Person", contact_id=contact.id),
+        portal_contact=contact,
+    )
+
+
+# ---- a live server for browser tests ---------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def live_server(app):
+    """The session's app served by a threaded werkzeug server on a free port (WebSockets work)."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    server.url = f"http://127.0.0.1:{server.server_port}"
+    yield server
+    server.shutdown()
+
+
+def chromium_path() -> str | None:
+    for candidate in ("/usr/bin/chromium", "/usr/bin/chromium-browser"):
+        if Path(candidate).exists():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def browser():
+    path = chromium_path()
+    if path is None:
+        service_missing("Chromium", FileNotFoundError("/usr/bin/chromium"))
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        instance = pw.chromium.launch(executable_path=path, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        ])
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def artifacts_dir():
+    path = Path(os.environ.get("HILO_ARTIFACTS", Path(tempfile.gettempdir()) / "hilo-artifacts"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def browser_login(page, base_url: str, user, password: str = PASSWORD):
+    page.goto(f"{base_url}/login")
+    page.fill("input[name=email]", user.email)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/login" not in url)

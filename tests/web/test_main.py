@@ -1,0 +1,43 @@
+"""Health check and the home redirect."""
+from app.extensions import db
+
+
+def test_healthz_reports_each_part(client, app):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["status"] == "ok"
+    assert body["database"]["ok"] and body["database"]["backend"] == db.engine.dialect.name
+    expected_bus = "redis" if app.config["REDIS_URL"] else "embedded"
+    assert body["redis"]["backend"] == expected_bus
+    assert body["jobs"]["ok"]
+
+
+def test_healthz_is_503_when_the_database_is_down(client, app, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ConnectionError("database down")
+
+    monkeypatch.setattr(db.session, "execute", broken)
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json()["database"] == {"ok": False, "error": "ConnectionError"}
+
+
+def test_home_sends_anonymous_visitors_to_login(client):
+    response = client.get("/")
+    assert response.status_code == 302
+    assert "/login" in response.headers["Location"]
+
+
+def test_unknown_page_is_a_404_page_with_security_headers(client):
+    response = client.get("/no-such-page")
+    assert response.status_code == 404
+    assert b"Not found" in response.data
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_htmx_errors_get_a_fragment(client):
+    response = client.get("/no-such-page", headers={"HX-Request": "true"})
+    assert response.status_code == 404
+    assert b"<html" not in response.data and b"toast" in response.data
