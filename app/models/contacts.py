@@ -12,6 +12,8 @@ from app.models.threads import ThreadMixin
 class Contact(ThreadMixin, db.Model):
     __tablename__ = "contacts"
     thread_model = "contact"
+    thread_endpoint = "contacts.show"
+    thread_endpoint_arg = "contact_id"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(160))

@@ -18,6 +18,8 @@ class ThreadMixin:
     """
 
     thread_model: str = ""
+    thread_endpoint: str = ""  # the record's page, e.g. "contacts.show"
+    thread_endpoint_arg: str = "id"
     registry: dict[str, type] = {}
     tracked_fields: dict[str, str] = {}
 

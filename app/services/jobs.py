@@ -11,6 +11,7 @@ looks for a row that is not there yet. Job functions take plain values (ids).
 import heapq
 import importlib
 import logging
+import os
 import threading
 import time
 from datetime import datetime, timezone
@@ -21,6 +22,7 @@ from app.extensions import db
 from app.services.transaction import on_commit
 
 log = logging.getLogger(__name__)
+_pool_pid = os.getpid()
 
 
 def enqueue(func, *args, at: datetime | None = None, **kwargs) -> None:
@@ -34,13 +36,21 @@ def enqueue(func, *args, at: datetime | None = None, **kwargs) -> None:
 
 
 def run_job(path: str, args, kwargs):
-    """What the RQ worker executes: one job inside the worker's app context."""
+    """What the RQ worker executes: one job inside the worker's app context.
+
+    A request context on BASE_URL lets jobs render templates with `url_for` as pages do.
+    """
+    global _pool_pid
+    if _pool_pid != os.getpid():  # RQ forks a work horse per job: never share the parent's connections
+        db.engine.dispose(close=False)
+        _pool_pid = os.getpid()
     module, _, name = path.rpartition(".")
     func = getattr(importlib.import_module(module), name)
-    try:
-        return func(*args, **kwargs)
-    finally:
-        db.session.remove()
+    with current_app.test_request_context(base_url=current_app.config["BASE_URL"]):
+        try:
+            return func(*args, **kwargs)
+        finally:
+            db.session.remove()
 
 
 def _utc(at: datetime) -> datetime:
