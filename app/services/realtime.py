@@ -128,10 +128,10 @@ class RedisBus(LocalBus):
 
         while True:
             try:
-                pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+                pubsub = self.redis.pubsub()
                 pubsub.psubscribe(PREFIX + "*")
-                # Wait for the subscription to be confirmed before saying we're ready.
-                while pubsub.get_message(timeout=1.0) is None and not pubsub.subscribed:
+                # Ready only once Redis confirms: a publish racing the subscription would be lost.
+                while (pubsub.get_message(timeout=1.0) or {}).get("type") != "psubscribe":
                     pass
                 self._ready.set()
                 for item in pubsub.listen():
