@@ -8,17 +8,21 @@ import html
 import re
 
 from flask import current_app, render_template, url_for
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
+from sqlalchemy.orm import selectinload
 
 from app.extensions import db
-from app.models import Follower, Message, MessageRecipient, Thread, TrackingValue, User
+from app.models import (
+    Attachment, Follower, Message, MessageRecipient, Thread, TrackingValue, User,
+)
 from app.models.base import utcnow
+from app.services import access, mailer, notifications, realtime
 from app.services import attachments as attachment_store
-from app.services import mailer, notifications, realtime
 from app.services.sanitize import clean_html, html_to_text, text_to_html
 from app.services.transaction import on_commit
 
 POSTABLE_KINDS = ("comment", "note", "notification")
+STAFF_ROLES = ("admin", "agent")
 
 
 class MessageError(ValueError):
@@ -28,41 +32,70 @@ class MessageError(ValueError):
 # ---- mentions ------------------------------------------------------------------------------
 
 def mentionable_users(query: str = "", limit: int = 8) -> list[User]:
-    """Active staff whose name or email starts with (or contains) `query`, for autocomplete."""
-    stmt = select(User).where(User.active.is_(True), User.role.in_(("admin", "agent")))
+    """Active staff whose name or email contains `query`, names starting with it first."""
+    stmt = select(User).where(User.active.is_(True), User.role.in_(STAFF_ROLES))
+    query = (query or "").strip().lower()
     if query:
-        like = f"%{query.lower()}%"
-        stmt = stmt.where(db.func.lower(User.name).like(like) | db.func.lower(User.email).like(like))
-    return list(db.session.scalars(stmt.order_by(User.name).limit(limit)))
+        like = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        stmt = stmt.where(or_(db.func.lower(User.name).like(like, escape="\\"),
+                              db.func.lower(User.email).like(like, escape="\\")))
+    users = list(db.session.scalars(stmt.order_by(User.name).limit(limit * 3)))
+    users.sort(key=lambda u: (not u.name.lower().startswith(query), u.name.lower()))
+    return users[:limit]
+
+
+def _mention_pattern(names) -> re.Pattern | None:
+    """`@Name` for any of `names`, longest first so "@Ann Lee" wins over "@Ann"."""
+    names = sorted({n for n in names if n}, key=len, reverse=True)
+    if not names:
+        return None
+    return re.compile(r"(?<![\w@])@(" + "|".join(re.escape(n) for n in names) + r")(?!\w)",
+                      re.IGNORECASE)
 
 
 def find_mentions(text: str) -> list[User]:
-    """Staff users written as `@Full Name` in `text` (longest names first, case-insensitive)."""
-    if "@" not in text:
+    """Staff users written as `@Full Name` in plain `text` (case-insensitive)."""
+    if "@" not in (text or ""):
         return []
-    lowered = text.lower()
-    staff = db.session.scalars(
-        select(User).where(User.active.is_(True), User.role.in_(("admin", "agent")))
-    )
-    found = []
-    for user in sorted(staff, key=lambda u: -len(u.name)):
-        pattern = r"(?<![\w@])@" + re.escape(user.name.lower()) + r"(?!\w)"
-        if re.search(pattern, lowered):
+    staff = list(db.session.scalars(
+        select(User).where(User.active.is_(True), User.role.in_(STAFF_ROLES))
+    ))
+    pattern = _mention_pattern(u.name for u in staff)
+    if pattern is None:
+        return []
+    by_name = {}
+    for user in staff:
+        by_name.setdefault(user.name.lower(), user)
+    found, seen = [], set()
+    for match in pattern.finditer(text):
+        user = by_name.get(match.group(1).lower())
+        if user is not None and user.id not in seen:
+            seen.add(user.id)
             found.append(user)
-            lowered = re.sub(pattern, " ", lowered)
     return found
 
 
+_TAG = re.compile(r"(<[^>]*>)")
+
+
 def _render_mentions(body_html: str, users: list[User]) -> str:
-    for user in sorted(users, key=lambda u: -len(u.name)):
-        escaped = html.escape(user.name, quote=True)
-        body_html = re.sub(
-            r"(?<![\w@])@" + re.escape(escaped) + r"(?!\w)",
-            lambda _m, e=escaped: f'<span class="mention">@{e}</span>',
-            body_html,
-            flags=re.IGNORECASE,
-        )
-    return body_html
+    """Wrap `@Name` in text nodes (never inside tags or links) in a mention span."""
+    pattern = _mention_pattern(html.escape(u.name, quote=False) for u in users)
+    if pattern is None:
+        return body_html
+    out, in_link = [], 0
+    for part in _TAG.split(body_html):
+        if part.startswith("<"):
+            if re.match(r"<a[\s>]", part, re.IGNORECASE):
+                in_link += 1
+            elif re.match(r"</a\s*>", part, re.IGNORECASE):
+                in_link = max(0, in_link - 1)
+            out.append(part)
+        elif in_link or "@" not in part:
+            out.append(part)
+        else:
+            out.append(pattern.sub(lambda m: f'<span class="mention">@{m.group(1)}</span>', part))
+    return "".join(out)
 
 
 # ---- followers -----------------------------------------------------------------------------
@@ -83,12 +116,16 @@ def follow(thread: Thread, *, user: User | None = None, contact=None) -> Followe
 
 
 def unfollow(thread: Thread, *, user: User | None = None, contact=None) -> bool:
+    """Remove a follower; True if one was removed."""
     column, target = (Follower.user_id, user) if user is not None else (Follower.contact_id, contact)
+    if target is None:
+        raise MessageError("Nobody to remove.")
     result = db.session.execute(delete(Follower).where(Follower.thread_id == thread.id, column == target.id))
     return result.rowcount > 0
 
 
 def followers(thread: Thread) -> list[Follower]:
+    """The thread's followers, oldest first."""
     return list(db.session.scalars(select(Follower).where(Follower.thread_id == thread.id).order_by(Follower.id)))
 
 
@@ -101,11 +138,13 @@ def is_following(thread: Thread, user: User) -> bool:
 # ---- posting -------------------------------------------------------------------------------
 
 def check_body(body: str, has_files: bool) -> str:
+    """The stripped text, or MessageError when empty (without files) or too long."""
     body = (body or "").strip()
     if not body and not has_files:
         raise MessageError("Write a message or attach a file.")
-    if len(body) > current_app.config["MAX_MESSAGE_CHARS"]:
-        raise MessageError(f"The message is too long (at most {current_app.config['MAX_MESSAGE_CHARS']:,} characters).")
+    limit = current_app.config["MAX_MESSAGE_CHARS"]
+    if len(body) > limit:
+        raise MessageError(f"The message is too long (at most {limit:,} characters).")
     return body
 
 
@@ -117,7 +156,9 @@ def post_message(thread: Thread, author: User | None, body: str, *, kind: str = 
     - comment: followers are notified (users in their inbox, contacts by email);
     - note: internal, only the @mentioned users are notified;
     - notification: a system line (e.g. "Activity done"), nobody is notified.
-    The author follows the thread from now on. Not committed; events go out on commit.
+    Every file is checked before anything is written: one bad file refuses the whole
+    message (AttachmentError). The author follows the thread from now on.
+    Not committed; events go out on commit.
     """
     if kind not in POSTABLE_KINDS:
         raise MessageError(f"Unknown message kind {kind!r}.")
@@ -125,17 +166,23 @@ def post_message(thread: Thread, author: User | None, body: str, *, kind: str = 
     if len(files) > current_app.config["MAX_ATTACHMENTS_PER_MESSAGE"]:
         raise MessageError(f"Attach at most {current_app.config['MAX_ATTACHMENTS_PER_MESSAGE']} files.")
     body = check_body(body, bool(files))
+    attachment_store.check_uploads(files)
     mentioned = find_mentions(html_to_text(body) if is_html else body) if author is not None else []
-    body_html = clean_html(body) if is_html else text_to_html(body)
-    body_html = _render_mentions(body_html, mentioned)
+    mentioned = [u for u in mentioned if access.can_read_thread(u, thread)]
+    body_html = _render_mentions(clean_html(body) if is_html else text_to_html(body), mentioned)
 
     message = Message(thread_id=thread.id, kind=kind, author_user_id=author.id if author else None,
                       author_contact_id=author_contact.id if author_contact else None,
                       subject=subject, body_html=body_html)
     db.session.add(message)
     db.session.flush()
-    for upload in files:
-        attachment_store.save(thread.id, message.id, upload, author.id if author else None)
+    stored = []
+    try:
+        for upload in files:
+            stored.append(attachment_store.save(thread.id, message.id, upload, author.id if author else None))
+    except BaseException:
+        attachment_store.delete_files(stored)
+        raise
     thread.last_message_at = message.created_at
     if author is not None:
         follow(thread, user=author)
@@ -152,47 +199,72 @@ def _notify(thread: Thread, message: Message, author: User | None, mentioned: li
     record = thread.record
     title = getattr(record, "display_name", "a record")
     who = message.author_name
-    mentioned_ids = set()
-    for user in mentioned:
-        if author is None or user.id != author.id:
-            notifications.notify(user, "mention", f"{who} mentioned you on {title}",
-                                 thread=thread, message=message)
-            mentioned_ids.add(user.id)
+    mentioned = [u for u in mentioned if author is None or u.id != author.id]
+    notifications.notify_many(mentioned, "mention", f"{who} mentioned you on {title}",
+                              thread=thread, message=message)
     if message.kind != "comment":
         return
-    recipients = []
+    skip = {u.id for u in mentioned} | ({author.id} if author else set())
+    users, contacts = [], []
     for follower in followers(thread):
         if follower.user is not None:
-            if follower.user_id in mentioned_ids or (author and follower.user_id == author.id):
-                continue
-            if follower.user.active:
-                notifications.notify(follower.user, "message", f"{who} on {title}",
-                                     thread=thread, message=message)
+            if follower.user_id not in skip and follower.user.active \
+                    and access.can_see_message(follower.user, message):
+                users.append(follower.user)
         elif follower.contact is not None and follower.contact.email:
-            recipients.append(follower.contact.email)
-            # The outbox is the embedded delivery: written means sent (SMTP status comes with §3).
-            db.session.add(MessageRecipient(message_id=message.id, address=follower.contact.email,
-                                            contact_id=follower.contact_id, status="sent"))
-    if recipients:
-        text = html_to_text(message.body_html)
-        if author is not None and author.signature:
-            text += "\n\n-- \n" + author.signature
-        mail = mailer.send_mail(recipients, message.subject or f"{title}", text,
-                                html=message.body_html, chatter_message_id=message.id)
+            if follower.contact_id != message.author_contact_id:  # never mail customers their own words
+                contacts.append(follower.contact)
+    notifications.notify_many(users, "message", f"{who} on {title}", thread=thread, message=message)
+    if contacts:
+        _send_to_contacts(message, author, title, contacts)
+
+
+def _send_to_contacts(message: Message, author: User | None, title: str, contacts) -> None:
+    """One mail per contact: customers never see each other's addresses."""
+    text = html_to_text(message.body_html)
+    html_body = message.body_html
+    if author is not None and author.signature:
+        text += "\n\n-- \n" + author.signature
+        html_body += "<p>-- <br>" + html.escape(author.signature).replace("\n", "<br>") + "</p>"
+    if message.attachments:
+        names = ", ".join(a.filename for a in message.attachments)
+        text += f"\n\n[Attachments: {names}]"
+    subject = message.subject or (f"Re: {title}" if title else "Message")
+    for contact in contacts:
+        mail = mailer.send_mail(contact.email, subject, text, html=html_body,
+                                chatter_message_id=message.id)
+        # The outbox is the embedded delivery: written means sent (SMTP status comes with §3).
+        db.session.add(MessageRecipient(message_id=message.id, address=contact.email,
+                                        contact_id=contact.id, status="sent"))
         message.message_id = message.message_id or mail.message_id
 
 
 def edit_note(message: Message, body: str) -> Message:
-    """Change an internal note's text (permission is the caller's check)."""
+    """Change an internal note's text (permission is the caller's check).
+
+    Users mentioned for the first time by the edit are notified; the others were already.
+    """
     if message.kind != "note":
         raise MessageError("Only internal notes can be edited.")
     body = check_body(body, bool(message.attachments))
-    mentioned = find_mentions(body)
+    thread = db.session.get(Thread, message.thread_id)
+    before = {u.id for u in find_mentions(html_to_text(message.body_html))}
+    mentioned = [u for u in find_mentions(body) if access.can_read_thread(u, thread)]
     message.body_html = _render_mentions(text_to_html(body), mentioned)
     message.edited_at = utcnow()
     db.session.flush()
-    publish_message(message, db.session.get(Thread, message.thread_id), replace=True)
+    title = getattr(thread.record, "display_name", "a record")
+    for user in mentioned:
+        if user.id not in before and user.id != message.author_user_id:
+            notifications.notify(user, "mention", f"{message.author_name} mentioned you on {title}",
+                                 thread=thread, message=message)
+    publish_message(message, thread, replace=True)
     return message
+
+
+def note_text(message: Message) -> str:
+    """A note's body as the plain text its author typed (for the edit form)."""
+    return html_to_text(message.body_html)
 
 
 def delete_note(message: Message) -> None:
@@ -200,20 +272,28 @@ def delete_note(message: Message) -> None:
     if message.kind != "note":
         raise MessageError("Only internal notes can be deleted.")
     files = list(message.attachments)
-    thread_id, message_id = message.thread_id, message.id
+    thread = db.session.get(Thread, message.thread_id)
+    message_id = message.id
     for attachment in files:
         db.session.delete(attachment)
     db.session.delete(message)
     db.session.flush()
-    realtime.publish(f"thread:{thread_id}",
+    realtime.publish(f"thread:{thread.id}",
                      f'<div id="message-{message_id}" hx-swap-oob="delete"></div>')
+    if files:
+        realtime.publish(f"thread:{thread.id}", render_template(
+            "chatter/_files_live.html", thread=thread, files=thread_files(thread)))
     on_commit(lambda: attachment_store.delete_files(files))
 
 
 def publish_message(message: Message, thread: Thread, *, replace: bool = False) -> None:
-    """Push the message fragment to everyone viewing the thread (rendered once, for all viewers)."""
+    """Push the message fragment to everyone viewing the thread (rendered once, for all viewers).
+
+    Thread topics are staff-only (access.can_subscribe), so notes and tracking lines may go there.
+    """
+    files = thread_files(thread) if message.attachments else None
     html_fragment = render_template("chatter/_message_live.html", message=message, thread=thread,
-                                    replace=replace)
+                                    replace=replace, files=files)
     realtime.publish(f"thread:{thread.id}", html_fragment)
 
 
@@ -233,8 +313,8 @@ def _display(value) -> str | None:
 def track_changes(record, before: dict, author: User | None) -> Message | None:
     """Log "Field: old → new" lines for tracked fields that changed since `before` (SPEC §1.6)."""
     changes = [
-        (field, before[field], getattr(record, field)) for field in record.tracked_fields
-        if before.get(field) != getattr(record, field)
+        (field, before.get(field), getattr(record, field)) for field in record.tracked_fields
+        if _display(before.get(field)) != _display(getattr(record, field))
     ]
     if not changes:
         return None
@@ -256,6 +336,12 @@ def track_changes(record, before: dict, author: User | None) -> Message | None:
 
 # ---- reading -------------------------------------------------------------------------------
 
+def _with_parts(stmt):
+    """Load what a message row shows in three queries per page, not three per row."""
+    return stmt.options(selectinload(Message.attachments), selectinload(Message.tracking_values),
+                        selectinload(Message.recipients))
+
+
 def thread_page(thread: Thread, kinds, before_id: int | None = None, limit: int | None = None):
     """Newest-first page of messages of the given kinds; returns (messages, has_more).
 
@@ -265,8 +351,17 @@ def thread_page(thread: Thread, kinds, before_id: int | None = None, limit: int 
     stmt = select(Message).where(Message.thread_id == thread.id, Message.kind.in_(kinds))
     if before_id:
         stmt = stmt.where(Message.id < before_id)
-    rows = list(db.session.scalars(stmt.order_by(Message.id.desc()).limit(limit + 1)).unique())
+    rows = list(db.session.scalars(_with_parts(stmt.order_by(Message.id.desc()).limit(limit + 1))).unique())
     return rows[:limit], len(rows) > limit
+
+
+def thread_files(thread: Thread, kinds=None) -> list[Attachment]:
+    """Every attachment of the thread whose message is of one of `kinds` (all kinds by default)."""
+    stmt = (select(Attachment).outerjoin(Message, Attachment.message_id == Message.id)
+            .where(Attachment.thread_id == thread.id))
+    if kinds:
+        stmt = stmt.where(or_(Attachment.message_id.is_(None), Message.kind.in_(kinds)))
+    return list(db.session.scalars(stmt.order_by(Attachment.id.desc())))
 
 
 def record_url(record) -> str:

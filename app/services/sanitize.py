@@ -18,10 +18,10 @@ ALLOWED_ATTRIBUTES = {
     "img": {"src", "alt", "title", "width", "height"},
     "td": {"colspan", "rowspan"},
     "th": {"colspan", "rowspan"},
-    "span": {"class"},
     "abbr": {"title"},
 }
 # Classes our own renderer emits; anything else a sender puts in `class` is dropped.
+# (ammonia refuses `class` in both lists: allowed_classes alone permits the attribute.)
 ALLOWED_CLASSES = {"span": {"mention"}}
 
 _URL = re.compile(r"(https?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]])")

@@ -1,0 +1,531 @@
+// The chatter's behaviour: composer drafts, files, Ctrl+Enter, @mentions, live rows.
+// No inline scripts (CSP): everything hooks in from here, on page load and on htmx swaps.
+(function () {
+  "use strict";
+
+  var MENTION_TOKEN = /(^|[\s(\[{"'])@([^\s@]{0,40}(?: [^\s@]{0,40}){0,2})$/;
+
+  function storage() {
+    try { return window.localStorage; } catch (e) { return null; }
+  }
+
+  function humanSize(bytes) {
+    if (bytes < 1024) return bytes + " B";
+    if (bytes < 1024 * 1024) return (bytes / 1024).toFixed(1) + " KB";
+    return (bytes / (1024 * 1024)).toFixed(1) + " MB";
+  }
+
+  function limitText(bytes) {
+    var mb = bytes / (1024 * 1024);
+    return mb >= 1 ? Math.round(mb) + " MB" : Math.round(bytes / 1024) + " KB";
+  }
+
+  function showErrors(box, messages) {
+    if (!box) return;
+    box.textContent = "";
+    messages.forEach(function (text) {
+      var p = document.createElement("p");
+      p.className = "composer-error";
+      p.textContent = text;
+      box.appendChild(p);
+    });
+  }
+
+  // ---- the composer ---------------------------------------------------------------------------
+
+  function currentKind(form) {
+    var checked = document.querySelector('input[name="kind"]:checked[form="' + form.id + '"]') ||
+      form.querySelector('input[name="kind"]:checked');
+    return checked ? checked.value : "comment";
+  }
+
+  function applyMode(form) {
+    var kind = currentKind(form);
+    form.dataset.mode = kind;
+    var textarea = form.querySelector("textarea[name=body]");
+    if (textarea) {
+      var placeholder = textarea.getAttribute("data-placeholder-" + kind);
+      if (placeholder) textarea.placeholder = placeholder;
+    }
+  }
+
+  function Composer(form) {
+    this.form = form;
+    this.textarea = form.querySelector("textarea[name=body]");
+    this.input = form.querySelector("input[type=file][name=files]");
+    this.list = form.querySelector("[data-file-list]");
+    this.errors = form.querySelector(".composer-errors");
+    this.maxBytes = parseInt(form.dataset.maxBytes || "0", 10);
+    this.maxFiles = parseInt(form.dataset.maxFiles || "10", 10);
+    this.key = form.dataset.draftKey;
+    this.files = [];
+    this.saveTimer = null;
+    form._composer = this;
+    this.bind();
+    this.restore();
+    applyMode(form);
+  }
+
+  Composer.prototype.bind = function () {
+    var self = this, form = this.form;
+    form.addEventListener("change", function (event) {
+      if (event.target.name === "kind") { applyMode(form); self.save(); }
+      if (event.target === self.input) self.addFiles(self.input.files);
+    });
+    this.textarea.addEventListener("input", function () { self.saveSoon(); });
+    this.textarea.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+        event.preventDefault();
+        self.send();
+      }
+    });
+    this.textarea.addEventListener("paste", function (event) {
+      var items = event.clipboardData && event.clipboardData.files;
+      if (items && items.length) { event.preventDefault(); self.addFiles(items); }
+    });
+    ["dragenter", "dragover"].forEach(function (type) {
+      form.addEventListener(type, function (event) {
+        if (event.dataTransfer && Array.prototype.indexOf.call(event.dataTransfer.types, "Files") !== -1) {
+          event.preventDefault();
+          form.classList.add("is-dropping");
+        }
+      });
+    });
+    ["dragleave", "drop"].forEach(function (type) {
+      form.addEventListener(type, function (event) {
+        if (type === "dragleave" && form.contains(event.relatedTarget)) return;
+        form.classList.remove("is-dropping");
+      });
+    });
+    form.addEventListener("drop", function (event) {
+      if (event.dataTransfer && event.dataTransfer.files.length) {
+        event.preventDefault();
+        self.addFiles(event.dataTransfer.files);
+      }
+    });
+    form.addEventListener("htmx:afterRequest", function (event) {
+      if (event.detail.elt !== form) return;
+      if (event.detail.successful) self.reset();
+    });
+    // A post that started while the text was empty but files exist is fine; an empty one is not.
+    form.addEventListener("htmx:confirm", function (event) {
+      if (event.detail.elt !== form) return;
+      if (!self.textarea.value.trim() && !self.files.length) {
+        event.preventDefault();
+        showErrors(self.errors, ["Write a message or attach a file."]);
+        self.textarea.focus();
+      }
+    });
+  };
+
+  Composer.prototype.send = function () {
+    if (typeof this.form.requestSubmit === "function") this.form.requestSubmit();
+    else this.form.dispatchEvent(new Event("submit", { cancelable: true, bubbles: true }));
+  };
+
+  Composer.prototype.saveSoon = function () {
+    var self = this;
+    clearTimeout(this.saveTimer);
+    this.saveTimer = setTimeout(function () { self.save(); }, 250);
+  };
+
+  Composer.prototype.save = function () {
+    var store = storage();
+    if (!store || !this.key) return;
+    try {
+      if (this.textarea.value.trim()) {
+        store.setItem(this.key, JSON.stringify({ body: this.textarea.value, kind: currentKind(this.form), at: Date.now() }));
+        this.form.setAttribute("data-draft", "saved");
+      } else {
+        store.removeItem(this.key);
+        this.form.removeAttribute("data-draft");
+      }
+    } catch (e) { /* storage full or refused: the draft is a convenience */ }
+  };
+
+  Composer.prototype.restore = function () {
+    var store = storage();
+    if (!store || !this.key || this.textarea.value.trim()) return;
+    var draft = null;
+    try { draft = JSON.parse(store.getItem(this.key) || "null"); } catch (e) { draft = null; }
+    if (!draft || !draft.body) return;
+    this.textarea.value = draft.body;
+    var radio = document.querySelector('input[name="kind"][value="' + draft.kind + '"][form="' + this.form.id + '"]') ||
+      this.form.querySelector('input[name="kind"][value="' + draft.kind + '"]');
+    if (radio) radio.checked = true;
+    this.form.setAttribute("data-draft", "saved");
+  };
+
+  Composer.prototype.clearDraft = function () {
+    var store = storage();
+    clearTimeout(this.saveTimer);
+    if (store && this.key) { try { store.removeItem(this.key); } catch (e) { /* ignore */ } }
+  };
+
+  Composer.prototype.reset = function () {
+    this.textarea.value = "";
+    this.files = [];
+    this.syncFiles();
+    showErrors(this.errors, []);
+    this.clearDraft();
+    this.form.removeAttribute("data-draft");
+    this.textarea.focus();
+  };
+
+  Composer.prototype.addFiles = function (fileList) {
+    var self = this, problems = [];
+    Array.prototype.forEach.call(fileList, function (file) {
+      var duplicate = self.files.some(function (f) {
+        return f.name === file.name && f.size === file.size && f.lastModified === file.lastModified;
+      });
+      if (duplicate) return;
+      if (self.maxBytes && file.size > self.maxBytes) {
+        problems.push("“" + file.name + "” is larger than " + limitText(self.maxBytes) + " (the limit per file).");
+      } else if (file.size === 0) {
+        problems.push("“" + file.name + "” is empty.");
+      } else if (self.files.length >= self.maxFiles) {
+        problems.push("Attach at most " + self.maxFiles + " files; “" + file.name + "” was left out.");
+      } else {
+        self.files.push(file);
+      }
+    });
+    showErrors(this.errors, problems);
+    this.syncFiles();
+  };
+
+  Composer.prototype.syncFiles = function () {
+    var self = this;
+    if (this.input) {
+      try {
+        var transfer = new DataTransfer();
+        this.files.forEach(function (f) { transfer.items.add(f); });
+        this.input.files = transfer.files;
+      } catch (e) {
+        if (!this.files.length) this.input.value = "";
+      }
+    }
+    if (!this.list) return;
+    this.list.textContent = "";
+    this.files.forEach(function (file, index) {
+      var li = document.createElement("li");
+      li.className = "composer-file";
+      var name = document.createElement("span");
+      name.className = "composer-file-name";
+      name.textContent = file.name;
+      var size = document.createElement("span");
+      size.className = "composer-file-size";
+      size.textContent = humanSize(file.size);
+      var remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "icon-btn";
+      remove.setAttribute("aria-label", "Remove " + file.name);
+      remove.title = "Remove";
+      remove.textContent = "×";
+      remove.addEventListener("click", function () {
+        self.files.splice(index, 1);
+        self.syncFiles();
+        self.textarea.focus();
+      });
+      li.appendChild(name);
+      li.appendChild(size);
+      li.appendChild(remove);
+      self.list.appendChild(li);
+    });
+    this.form.classList.toggle("has-files", this.files.length > 0);
+  };
+
+  // ---- the note editor ------------------------------------------------------------------------
+
+  function initEditor(form) {
+    var textarea = form.querySelector("textarea[name=body]");
+    if (!textarea) return;
+    textarea.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+        event.preventDefault();
+        if (typeof form.requestSubmit === "function") form.requestSubmit();
+      } else if (event.key === "Escape" && !textarea._mentionOpen) {
+        var cancel = form.querySelector(".edit-cancel");
+        if (cancel) { event.preventDefault(); cancel.click(); }
+      }
+    });
+    textarea.focus();
+    textarea.setSelectionRange(textarea.value.length, textarea.value.length);
+  }
+
+  // ---- @mentions ------------------------------------------------------------------------------
+
+  var MIRROR_PROPS = ["boxSizing", "width", "height", "overflowX", "overflowY", "borderTopWidth", "borderRightWidth",
+    "borderBottomWidth", "borderLeftWidth", "paddingTop", "paddingRight", "paddingBottom", "paddingLeft",
+    "fontStyle", "fontVariant", "fontWeight", "fontStretch", "fontSize", "lineHeight", "fontFamily",
+    "textAlign", "textTransform", "textIndent", "letterSpacing", "wordSpacing", "tabSize"];
+
+  function caretPoint(textarea, position) {
+    var mirror = document.createElement("div");
+    var style = window.getComputedStyle(textarea);
+    MIRROR_PROPS.forEach(function (prop) { mirror.style[prop] = style[prop]; });
+    mirror.style.position = "absolute";
+    mirror.style.visibility = "hidden";
+    mirror.style.whiteSpace = "pre-wrap";
+    mirror.style.wordWrap = "break-word";
+    mirror.style.top = "0";
+    mirror.style.left = "-9999px";
+    mirror.textContent = textarea.value.substring(0, position);
+    var marker = document.createElement("span");
+    marker.textContent = "\u200b";
+    mirror.appendChild(marker);
+    document.body.appendChild(mirror);
+    var point = {
+      top: marker.offsetTop - textarea.scrollTop + parseFloat(style.lineHeight || "20"),
+      left: Math.min(marker.offsetLeft, textarea.clientWidth - 200)
+    };
+    document.body.removeChild(mirror);
+    return point;
+  }
+
+  function Mentions(textarea) {
+    this.textarea = textarea;
+    this.url = textarea.dataset.mentionsUrl;
+    this.menu = document.createElement("ul");
+    this.menu.className = "mention-menu";
+    this.menu.id = (textarea.id || "composer") + "-mentions";
+    this.menu.setAttribute("role", "listbox");
+    this.menu.setAttribute("aria-label", "People to mention");
+    this.menu.hidden = true;
+    textarea.parentNode.appendChild(this.menu);
+    textarea.setAttribute("aria-autocomplete", "list");
+    textarea.setAttribute("aria-controls", this.menu.id);
+    textarea.setAttribute("aria-expanded", "false");
+    this.items = [];
+    this.active = 0;
+    this.start = -1;
+    this.timer = null;
+    this.controller = null;
+    this.seq = 0;
+    textarea._mentions = this;
+    this.bind();
+  }
+
+  Mentions.prototype.bind = function () {
+    var self = this, textarea = this.textarea;
+    textarea.addEventListener("input", function () { self.update(); });
+    textarea.addEventListener("click", function () { self.update(); });
+    textarea.addEventListener("blur", function () { setTimeout(function () { self.close(); }, 150); });
+    textarea.addEventListener("keydown", function (event) {
+      if (self.menu.hidden) return;
+      if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+        event.preventDefault();
+        var step = event.key === "ArrowDown" ? 1 : -1;
+        self.highlight((self.active + step + self.items.length) % self.items.length);
+      } else if ((event.key === "Enter" || event.key === "Tab") && !event.ctrlKey && !event.metaKey) {
+        if (!self.items.length) return;
+        event.preventDefault();
+        event.stopImmediatePropagation();
+        self.pick(self.items[self.active]);
+      } else if (event.key === "Escape") {
+        event.preventDefault();
+        event.stopImmediatePropagation();
+        self.close();
+      }
+    }, true);
+    this.menu.addEventListener("mousedown", function (event) { event.preventDefault(); });
+    this.menu.addEventListener("click", function (event) {
+      var li = event.target.closest("[data-index]");
+      if (li) self.pick(self.items[parseInt(li.dataset.index, 10)]);
+    });
+  };
+
+  Mentions.prototype.update = function () {
+    var textarea = this.textarea;
+    var caret = textarea.selectionStart;
+    if (caret !== textarea.selectionEnd) { this.close(); return; }
+    var before = textarea.value.substring(Math.max(0, caret - 90), caret);
+    var match = MENTION_TOKEN.exec(before);
+    if (!match) { this.close(); return; }
+    this.start = caret - match[2].length - 1;
+    this.query = match[2];
+    var self = this;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(function () { self.fetch(match[2]); }, 120);
+  };
+
+  Mentions.prototype.fetch = function (query) {
+    var self = this, seq = ++this.seq;
+    if (this.controller) this.controller.abort();
+    this.controller = typeof AbortController === "function" ? new AbortController() : null;
+    fetch(this.url + "?q=" + encodeURIComponent(query), {
+      credentials: "same-origin",
+      headers: { "Accept": "application/json" },
+      signal: this.controller ? this.controller.signal : undefined
+    }).then(function (response) {
+      return response.ok ? response.json() : { users: [] };
+    }).then(function (data) {
+      if (seq !== self.seq) return;
+      var users = data.users || [];
+      // "@Ann Le" with a space and no match is just text: stop offering.
+      if (!users.length && query.indexOf(" ") !== -1) { self.close(); return; }
+      self.show(users);
+    }).catch(function () { /* aborted or offline: no suggestions */ });
+  };
+
+  Mentions.prototype.show = function (users) {
+    var self = this;
+    this.items = users;
+    this.menu.textContent = "";
+    if (!users.length) {
+      var empty = document.createElement("li");
+      empty.className = "mention-empty";
+      empty.textContent = "Nobody matches “" + this.query + "”";
+      this.menu.appendChild(empty);
+    }
+    users.forEach(function (user, index) {
+      var li = document.createElement("li");
+      li.id = self.menu.id + "-" + index;
+      li.setAttribute("role", "option");
+      li.dataset.index = String(index);
+      li.className = "mention-option";
+      var badge = document.createElement("span");
+      badge.className = "avatar avatar-initials avatar-sm avatar-c" + (user.id % 8);
+      badge.setAttribute("aria-hidden", "true");
+      badge.textContent = user.initials;
+      var text = document.createElement("span");
+      text.className = "mention-text";
+      var name = document.createElement("strong");
+      name.textContent = user.name;
+      var email = document.createElement("small");
+      email.textContent = user.email;
+      text.appendChild(name);
+      text.appendChild(email);
+      li.appendChild(badge);
+      li.appendChild(text);
+      self.menu.appendChild(li);
+    });
+    var point = caretPoint(this.textarea, this.start);
+    this.menu.style.top = (this.textarea.offsetTop + point.top + 4) + "px";
+    this.menu.style.left = (this.textarea.offsetLeft + Math.max(point.left, 0)) + "px";
+    this.menu.hidden = false;
+    this.textarea._mentionOpen = true;
+    this.textarea.setAttribute("aria-expanded", "true");
+    this.highlight(0);
+  };
+
+  Mentions.prototype.highlight = function (index) {
+    this.active = index;
+    var options = this.menu.querySelectorAll("[role=option]");
+    options.forEach(function (li, i) { li.setAttribute("aria-selected", i === index ? "true" : "false"); });
+    if (options[index]) {
+      this.textarea.setAttribute("aria-activedescendant", options[index].id);
+      options[index].scrollIntoView({ block: "nearest" });
+    }
+  };
+
+  Mentions.prototype.pick = function (user) {
+    if (!user) return;
+    var textarea = this.textarea;
+    var caret = textarea.selectionStart;
+    var insert = "@" + user.name + " ";
+    textarea.value = textarea.value.substring(0, this.start) + insert + textarea.value.substring(caret);
+    var position = this.start + insert.length;
+    textarea.setSelectionRange(position, position);
+    this.close();
+    textarea.focus();
+    textarea.dispatchEvent(new Event("input", { bubbles: true }));
+    this.close();
+  };
+
+  Mentions.prototype.close = function () {
+    clearTimeout(this.timer);
+    this.seq++;
+    if (this.menu.hidden) return;
+    this.menu.hidden = true;
+    this.items = [];
+    this.textarea._mentionOpen = false;
+    this.textarea.setAttribute("aria-expanded", "false");
+    this.textarea.removeAttribute("aria-activedescendant");
+  };
+
+  // ---- live rows ------------------------------------------------------------------------------
+
+  // The poster gets the new row twice: in the answer to the post and over the socket,
+  // in either order. The second one is dropped.
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    var fragment = event.detail.fragment;
+    if (!fragment || !fragment.querySelector) return;
+    var row = fragment.querySelector(".message[id]");
+    if (row && row.getAttribute("hx-swap-oob") === null && document.getElementById(row.id)) {
+      event.detail.shouldSwap = false;
+    }
+  });
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var elt = event.detail.requestConfig && event.detail.requestConfig.elt;
+    if (!elt || !elt.classList || !elt.classList.contains("composer") || !event.detail.shouldSwap) return;
+    var response = event.detail.serverResponse || "";
+    var match = /<article id="(message-\d+)"/.exec(response);
+    if (match && document.getElementById(match[1])) {
+      // Keep the out-of-band parts (files, followers); drop the row the socket brought first.
+      event.detail.serverResponse = response.replace(
+        new RegExp('<article id="' + match[1] + '"[\\s\\S]*?</article>'), "");
+    }
+  });
+
+  // Relative times ("3 min ago") stay true while the page is open; times pushed live
+  // (rendered once for everyone) get the reader's local date and tooltip here.
+  function refreshTimes(root) {
+    var now = Date.now();
+    (root || document).querySelectorAll(".chatter time[datetime]").forEach(function (el) {
+      var stamp = Date.parse(el.getAttribute("datetime"));
+      if (isNaN(stamp)) return;
+      if (el.hasAttribute("data-relative") && !el.title) el.title = new Date(stamp).toLocaleString();
+      if (!/ago$|^just now$/.test(el.textContent) && !el.hasAttribute("data-relative")) return;
+      var seconds = Math.max(0, Math.floor((now - stamp) / 1000));
+      var text;
+      if (seconds < 60) text = "just now";
+      else if (seconds < 3600) text = Math.floor(seconds / 60) + " min ago";
+      else if (seconds < 86400) text = Math.floor(seconds / 3600) + " h ago";
+      else if (seconds < 7 * 86400) text = Math.floor(seconds / 86400) + " d ago";
+      else text = new Date(stamp).toLocaleDateString(undefined, { day: "2-digit", month: "short", year: "numeric" });
+      if (el.textContent !== text) el.textContent = text;
+    });
+  }
+  setInterval(function () { refreshTimes(document); }, 30000);
+
+  // ---- wiring ---------------------------------------------------------------------------------
+
+  function init(root) {
+    if (!root || !root.querySelectorAll) return;
+    var scope = root;
+    scope.querySelectorAll("form.composer").forEach(function (form) {
+      if (!form._composer) new Composer(form);
+    });
+    scope.querySelectorAll("form.message-edit").forEach(function (form) {
+      if (!form._ready) { form._ready = true; initEditor(form); }
+    });
+    scope.querySelectorAll("textarea[data-mentions-url]").forEach(function (textarea) {
+      if (!textarea._mentions) new Mentions(textarea);
+    });
+    scope.querySelectorAll("details.followers-menu").forEach(function (details) {
+      if (details._ready) return;
+      details._ready = true;
+      details.addEventListener("toggle", function () {
+        var search = details.querySelector("input[type=search]");
+        if (details.open && search) search.focus();
+      });
+      if (details.open) {
+        var search = details.querySelector("input[type=search]");
+        if (search) search.focus();
+      }
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { init(document); });
+  document.addEventListener("htmx:load", function (event) {
+    var elt = event.detail.elt;
+    if (elt === document.body) return;
+    // A row arriving on top of the thread (posted or live) is highlighted for a moment.
+    if (elt.classList && elt.classList.contains("message") && !elt.classList.contains("is-editing") &&
+        elt.parentNode && elt.parentNode.firstElementChild === elt) {
+      elt.classList.add("is-new");
+    }
+    init(elt.parentNode || elt);
+    refreshTimes(elt.parentNode || elt);
+  });
+})();

@@ -1,0 +1,130 @@
+"""Browser flow: a note with an @mention reaches the colleague live (bell and thread)."""
+import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import expect
+
+from app.extensions import db
+from app.services import messaging
+from tests.conftest import browser_login, make_contact
+
+pytestmark = pytest.mark.e2e
+
+# Counts the WebSocket frames htmx receives on <html data-ws-frames>, so the test can wait
+# for a connected socket with a locator (the CSP forbids evaluating strings in the page).
+WS_PROBE = """
+document.addEventListener('htmx:wsAfterMessage', function () {
+  var root = document.documentElement;
+  root.setAttribute('data-ws-frames', String(Number(root.getAttribute('data-ws-frames') || 0) + 1));
+});
+"""
+
+
+@pytest.fixture
+def contact(app):
+    contact = make_contact("Ada Lovelace", "ada@lovelace.test", company="Analytical Engines",
+                           phone="+44 20 7946 0000", job_title="Countess")
+    thread = contact.ensure_thread()
+    messaging.follow(thread, contact=contact)
+    db.session.commit()
+    return contact
+
+
+def open_page(browser, base_url, user, path, errors):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.add_init_script(WS_PROBE)
+    page = context.new_page()
+    page.on("pageerror", lambda err: errors.append(f"{user.email}: {err}"))
+    browser_login(page, base_url, user)
+    page.goto(base_url + path)
+    return context, page
+
+
+def wait_for_socket(app, page, topic: str) -> None:
+    """Probe the topic through the bus until the page's socket has received a frame."""
+    bus = app.extensions["hilo_bus"]
+    for _ in range(50):
+        bus.send(topic, '<div id="socket-probe" hx-swap-oob="true"></div>')
+        try:
+            page.locator("html[data-ws-frames]").wait_for(state="attached", timeout=200)
+            return
+        except PlaywrightTimeout:
+            continue
+    raise AssertionError(f"the page never received {topic}")
+
+
+def test_a_mentioned_colleague_sees_the_note_and_the_bell_live(app, live_server, browser, artifacts_dir, users,
+                                                                contact):
+    base, path = live_server.url, f"/contacts/{contact.id}"
+    thread = contact.thread
+    errors = []
+    context_b, page_b = open_page(browser, base, users.agent2, path, errors)
+    context_a, page_a = open_page(browser, base, users.agent, path, errors)
+    try:
+        assert page_b.locator("#bell").get_attribute("data-count") == "0"
+        wait_for_socket(app, page_b, f"thread:{thread.id}")
+
+        # Agent A logs a note and picks Carol from the @mention list with the keyboard.
+        page_a.get_by_text("Log note").click()
+        composer = page_a.locator(f"#composer-{thread.id}-body")
+        composer.click()
+        composer.press_sequentially("Could you call Ada back about the invoice? @")
+        menu = page_a.locator(".mention-menu")
+        menu.locator("[role=option]").first.wait_for()
+        composer.press_sequentially("Car")
+        expect(menu.locator("[role=option]")).to_have_count(1)
+        expect(menu.locator("[role=option]")).to_contain_text("Carol Agent")
+        composer.press("ArrowDown")
+        composer.press("Enter")
+        assert composer.input_value() == "Could you call Ada back about the invoice? @Carol Agent "
+        composer.press_sequentially("thanks!")
+        page_a.screenshot(path=str(artifacts_dir / "chatter-composer-note.png"))
+        composer.press("Control+Enter")
+
+        mine = page_a.locator(f"#thread-{thread.id}-messages .message-note", has_text="call Ada back")
+        mine.wait_for()
+        assert composer.input_value() == ""  # cleared after a successful post
+        expect(page_a.locator(f"#thread-{thread.id}-followers .btn-following")).to_be_visible()  # A follows now
+
+        # Agent B: the bell counts the mention and the note appears, without a reload.
+        page_b.locator('#bell[data-count="1"]').wait_for()
+        live = page_b.locator(f"#thread-{thread.id}-messages .message-note", has_text="call Ada back")
+        live.wait_for()
+        assert live.locator(".mention").inner_text() == "@Carol Agent"
+        assert live.locator(".message-actions").is_hidden()  # not B's note: no edit/delete
+        assert page_b.locator("#bell .badge").inner_text() == "1"
+
+        # The author got the row from the post and from the socket: it shows once.
+        page_a.locator("html[data-ws-frames]").wait_for(state="attached")
+        assert mine.count() == 1
+        page_a.locator(".message-note", has_text="call Ada back").hover()
+        assert page_a.locator(".message-note", has_text="call Ada back").locator(".message-actions").is_visible()
+
+        page_a.screenshot(path=str(artifacts_dir / "chatter-author.png"), full_page=True)
+        page_b.screenshot(path=str(artifacts_dir / "chatter-mentioned-live.png"), full_page=True)
+        assert errors == []
+    finally:
+        context_a.close()
+        context_b.close()
+
+
+def test_the_composer_keeps_a_draft_across_reloads(live_server, browser, users, contact):
+    errors = []
+    context, page = open_page(browser, live_server.url, users.agent, f"/contacts/{contact.id}", errors)
+    thread = contact.thread
+    try:
+        page.get_by_text("Log note").click()
+        body = page.locator(f"#composer-{thread.id}-body")
+        body.fill("Half-written thought")
+        page.locator(f"#composer-{thread.id}[data-draft=saved]").wait_for()
+        expect(page.locator(f"#composer-{thread.id} .composer-draft")).to_be_visible()
+        page.reload()
+        assert body.input_value() == "Half-written thought"
+        assert page.locator(f"#composer-{thread.id} input[value=note]").is_checked()  # the mode too
+        body.press("Control+Enter")
+        page.locator(".message-note", has_text="Half-written thought").wait_for()
+        assert page.evaluate(f"localStorage.getItem('hilo:draft:thread:{thread.id}')") is None
+        page.reload()
+        assert body.input_value() == ""
+        assert errors == []
+    finally:
+        context.close()

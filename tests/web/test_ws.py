@@ -1,0 +1,109 @@
+"""The staff WebSocket against a live server: who may subscribe to what, and live chatter rows."""
+import time
+
+import pytest
+from simple_websocket import Client, ConnectionClosed
+
+from app.extensions import db
+from app.services import messaging
+from tests.conftest import csrf_token, login, make_contact
+
+POLICY_VIOLATION = 1008
+
+
+@pytest.fixture
+def thread(app):
+    thread = make_contact("Ada Customer", "ada@customer.test").ensure_thread()
+    db.session.commit()
+    return thread
+
+
+def session_cookie(make_client, user) -> str:
+    """Sign in with a test client and hand its session cookie to a WebSocket client."""
+    browser = make_client()
+    if user is not None:
+        login(browser, user)
+    cookie = browser.get_cookie("session")
+    return f"session={cookie.value}" if cookie else ""
+
+
+def connect(live_server, cookie: str, topics: str) -> Client:
+    url = live_server.url.replace("http://", "ws://") + f"/ws?topics={topics}"
+    return Client.connect(url, headers={"Cookie": cookie} if cookie else {})
+
+
+def wait_until_subscribed(app, ws, topic: str) -> None:
+    """Publish probes until one arrives: the socket is then surely listening (no sleeps)."""
+    bus = app.extensions["hilo_bus"]
+    for _ in range(50):
+        bus.send(topic, '<div id="probe" hx-swap-oob="true"></div>')
+        if ws.receive(timeout=0.2) is not None:
+            while ws.receive(timeout=0) is not None:  # drain the other probes
+                pass
+            return
+    raise AssertionError(f"socket never received {topic}")
+
+
+def receive_matching(ws, needle: str, timeout: float = 5.0) -> str:
+    """The first frame containing `needle`; other frames (the bell, the inbox) are skipped."""
+    deadline = time.monotonic() + timeout
+    while (remaining := deadline - time.monotonic()) > 0:
+        frame = ws.receive(timeout=remaining)
+        if frame is not None and needle in frame:
+            return frame
+    raise AssertionError(f"no frame with {needle!r} arrived within {timeout}s")
+
+
+def assert_refused(ws) -> None:
+    with pytest.raises(ConnectionClosed) as closed:
+        for _ in range(50):  # a refused socket is closed right after the handshake
+            ws.receive(timeout=0.1)
+    assert closed.value.reason == POLICY_VIOLATION
+
+
+def test_a_staff_socket_receives_new_thread_messages(app, live_server, make_client, users, thread):
+    ws = connect(live_server, session_cookie(make_client, users.agent2), f"thread:{thread.id}")
+    try:
+        wait_until_subscribed(app, ws, f"thread:{thread.id}")
+        poster = make_client()
+        login(poster, users.agent)
+        token = csrf_token(poster, "/login")
+        response = poster.post(f"/chatter/{thread.id}/messages", headers={"HX-Request": "true"},
+                               data={"body": "Pushed to every viewer", "kind": "note", "csrf_token": token})
+        assert response.status_code == 200
+        fragment = receive_matching(ws, "Pushed to every viewer")
+        assert f'hx-swap-oob="afterbegin:#thread-{thread.id}-messages"' in fragment
+        assert "csrf_token" not in fragment  # rendered once for all viewers: nobody's token inside
+    finally:
+        ws.close()
+
+
+def test_a_mention_reaches_the_colleagues_bell(app, live_server, make_client, users, thread):
+    ws = connect(live_server, session_cookie(make_client, users.agent2), "")
+    try:
+        wait_until_subscribed(app, ws, f"user:{users.agent2.id}")
+        with app.test_request_context(base_url=app.config["BASE_URL"]):
+            messaging.post_message(thread, users.agent, "@Carol Agent have a look", kind="note")
+        db.session.commit()
+        bell = receive_matching(ws, 'data-count="1"')
+        assert 'id="bell"' in bell
+    finally:
+        ws.close()
+
+
+@pytest.mark.parametrize("who", ["portal", "anonymous"])
+def test_non_staff_sockets_are_refused(live_server, make_client, users, thread, who):
+    user = users.portal if who == "portal" else None
+    ws = connect(live_server, session_cookie(make_client, user), f"thread:{thread.id}")
+    assert_refused(ws)
+
+
+def test_another_users_topic_is_refused(live_server, make_client, users):
+    ws = connect(live_server, session_cookie(make_client, users.agent), f"user:{users.agent2.id}")
+    assert_refused(ws)
+
+
+@pytest.mark.parametrize("topic", ["thread:999999", "thread:abc", "livechat:1", "nonsense"])
+def test_unknown_or_malformed_topics_are_refused(live_server, make_client, users, topic):
+    ws = connect(live_server, session_cookie(make_client, users.admin), topic)
+    assert_refused(ws)
