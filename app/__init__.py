@@ -1,11 +1,13 @@
 """Hilo: conversations on the records they are about."""
 import logging
 import os
+import time
 from pathlib import Path
 
-from flask import Flask, render_template, request
+from flask import Flask, g, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException
 
@@ -27,6 +29,11 @@ def create_app(overrides: dict | None = None) -> Flask:
     instance = Path(os.environ.get("HILO_INSTANCE_PATH", Path(__file__).resolve().parent.parent / "instance"))
     app = Flask(__name__, instance_path=str(instance))
     app.config.from_object(Config(instance, **(overrides or {})))
+    if app.config["PROXY_COUNT"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        count = app.config["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -64,7 +71,7 @@ def _sqlite_pragmas(dbapi_connection, _record):
     if type(dbapi_connection).__module__.startswith("sqlite3"):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute("PRAGMA busy_timeout=15000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
@@ -117,6 +124,15 @@ def _register_errors(app: Flask) -> None:
             detail = "Too many attempts. Wait a minute and try again."
         return render_error(code, titles.get(code, "Error"), detail)
 
+    @app.errorhandler(OperationalError)
+    def database_busy(err: OperationalError):
+        db.session.rollback()
+        if "database is locked" not in str(err):  # SQLite's writer queue outwaited the busy timeout
+            return server_error(err)
+        app.logger.warning("SQLite busy on %s %s", request.method, request.path)
+        response = render_error(503, "Busy", "Hilo is busy right now; nothing was saved. Try again.")
+        return response[0], 503, {"Retry-After": "2"}
+
     @app.errorhandler(Exception)
     def server_error(err: Exception):
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
@@ -125,8 +141,14 @@ def _register_errors(app: Flask) -> None:
 
 
 def _register_headers(app: Flask) -> None:
+    @app.before_request
+    def start_timer():
+        g.started = time.perf_counter()
+
     @app.after_request
     def security_headers(response):
+        if "started" in g:  # server time, for browsers' dev tools and bench/
+            response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - g.started) * 1000:.1f}"
         response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")

@@ -62,6 +62,10 @@ def worker(burst: bool):
     if not hasattr(backend, "queue"):
         click.echo("REDIS_URL is not set: jobs already run inside the web process.", err=True)
         sys.exit(1)
+    if not burst:
+        from app.services.jobs import start_periodic
+
+        start_periodic(current_app._get_current_object())
     Worker([backend.queue], connection=backend.redis).work(with_scheduler=True, burst=burst)
 
 
@@ -69,3 +73,6 @@ def init_app(app) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(worker)
+    from app.jobs.activities import init_cli as activities_cli
+
+    activities_cli(app)

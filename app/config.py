@@ -6,6 +6,7 @@ services.
 """
 import os
 import secrets
+import time
 from pathlib import Path
 
 
@@ -14,15 +15,28 @@ def _int(name: str, default: int) -> int:
 
 
 def _secret_key(instance_path: Path) -> str:
-    """Use SECRET_KEY, else a random key kept in instance/ so sessions survive restarts."""
+    """Use SECRET_KEY, else a random key kept in instance/ so sessions survive restarts.
+
+    The file is created exclusively: processes starting together all end up with the one key.
+    """
     if os.environ.get("SECRET_KEY"):
         return os.environ["SECRET_KEY"]
     key_file = instance_path / "secret_key"
     if not key_file.exists():
         instance_path.mkdir(parents=True, exist_ok=True)
-        key_file.write_text(secrets.token_urlsafe(48))
-        key_file.chmod(0o600)
-    return key_file.read_text().strip()
+        try:
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(48))
+    for _ in range(50):  # another process may be between creating and writing the file
+        key = key_file.read_text().strip()
+        if key:
+            return key
+        time.sleep(0.01)
+    raise RuntimeError(f"{key_file} is empty: delete it or set SECRET_KEY")
 
 
 class Config:
@@ -58,13 +72,18 @@ class Config:
         self.RATELIMIT_STORAGE_URI = self.REDIS_URL or "memory://"
         self.RATELIMIT_HEADERS_ENABLED = True
         self.RQ_QUEUE = os.environ.get("RQ_QUEUE", "hilo")
+        # Redis pub/sub is global to a server (not per database): instances sharing one Redis
+        # need their own prefix.
+        self.REALTIME_PREFIX = os.environ.get("REALTIME_PREFIX", "hilo")
+        self.ACTIVITY_REMINDER_HOUR = _int("ACTIVITY_REMINDER_HOUR", 8)  # local time of the assignee
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.SESSION_COOKIE_SECURE = self.BASE_URL.startswith("https://")
         self.REMEMBER_COOKIE_SAMESITE = "Lax"
         self.WTF_CSRF_TIME_LIMIT = None  # tied to the session instead; long-open pages keep working
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
-        self.DEMO_DATA = os.environ.get("HILO_DEMO_DATA", "0") == "1"
+        # Behind a reverse proxy: how many proxies set X-Forwarded-For/-Proto/-Host (0 = none).
+        self.PROXY_COUNT = _int("PROXY_COUNT", 0)
         for key, value in overrides.items():
             setattr(self, key, value)
 

@@ -14,10 +14,18 @@ import threading
 from pathlib import Path
 
 import pytest
+from flask import g, has_app_context
+from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
+from werkzeug import security
 
 from app import create_app
 from app.extensions import db, limiter
+from app.models import accounts as accounts_models
+
+# Tests create hundreds of users: a cheap hash keeps that fast (production keeps werkzeug's default).
+accounts_models.generate_password_hash = lambda password: security.generate_password_hash(
+    password, method="pbkdf2:sha256:1000")
 
 TEST_DB = os.environ.get("HILO_TEST_DB", "sqlite")
 PG_ADMIN_URL = os.environ.get("HILO_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -90,6 +98,7 @@ def app(database_url, redis_url, tmp_path_factory):
         "SECRET_KEY": "test-secret",
         "MAX_ATTACHMENT_BYTES": 1024 * 1024,
         "BASE_URL": "http://localhost",
+        "REALTIME_PREFIX": f"hilo-test-{os.getpid()}",  # parallel runs on one Redis stay apart
         "SERVER_NAME": None,
     })
     with application.app_context():
@@ -119,9 +128,29 @@ def _clean(app):
         limiter.reset()
 
 
+class PerRequestClient(FlaskClient):
+    """A test client whose every request starts with an empty `g`, as in production.
+
+    Each test keeps one app context open (`_clean`) and requests reuse it, so what
+    extensions cache in `g` would leak from one request (or one client) to the next:
+    Flask-Login's current user, Flask-WTF's CSRF token.
+    """
+
+    def open(self, *args, **kwargs):
+        if has_app_context():
+            g.__dict__.clear()
+        return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def client(app):
-    return app.test_client()
+    return PerRequestClient(app, app.response_class, use_cookies=True)
+
+
+@pytest.fixture
+def make_client(app):
+    """Another browser: a fresh client with its own cookies."""
+    return lambda: PerRequestClient(app, app.response_class, use_cookies=True)
 
 
 @pytest.fixture

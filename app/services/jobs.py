@@ -1,7 +1,7 @@
 """One way to run work in the background.
 
-With `REDIS_URL`, jobs go to an RQ queue and `make worker` runs them (scheduled
-ones need `rq worker --with-scheduler`). Without it (the embedded default), the
+With `REDIS_URL`, jobs go to an RQ queue and `make worker` runs them (with
+RQ's scheduler for jobs that run at a time, and the periodic sweeps). Without it (the embedded default), the
 same functions run in a background thread of the web process, and scheduled
 ones wait on an in-process timer. Callers do not know which.
 
@@ -142,6 +142,46 @@ class ThreadBackend:
 
     def health(self) -> dict:
         return {"backend": "embedded", "queued": len(self._heap), "failed": self.failed}
+
+
+def start_periodic(app, jobs=None, tick: float = 30.0,
+                   stop: threading.Event | None = None) -> threading.Thread:
+    """Submit each `(func, every_seconds)` of `app.jobs.PERIODIC_JOBS` on its interval.
+
+    Runs as a daemon thread in whichever process executes jobs: the web process in
+    the embedded default, `flask worker` with Redis. With several workers, a Redis key
+    per job (SET NX EX) lets only one of them submit each round. The sweeps themselves
+    are idempotent, so a missed or doubled round costs nothing. Setting `stop` ends the thread.
+    """
+    stop = stop or threading.Event()
+    if jobs is None:
+        from app.jobs import PERIODIC_JOBS as jobs
+    backend = app.extensions["hilo_jobs"]
+    redis = getattr(backend, "redis", None)
+    last: dict = {}
+
+    def due(path: str, every: int) -> bool:
+        if redis is not None:
+            return bool(redis.set(f"{app.config['RQ_QUEUE']}:periodic:{path}", 1, nx=True, ex=every))
+        if time.monotonic() - last.get(path, float("-inf")) < every:
+            return False
+        last[path] = time.monotonic()
+        return True
+
+    def loop():
+        while not stop.is_set():
+            for func, every in jobs:
+                path = f"{func.__module__}.{func.__qualname__}"
+                try:
+                    if due(path, every):
+                        backend.submit(path, (), {}, None)
+                except Exception:  # Redis briefly away: try again next tick
+                    log.exception("could not submit periodic job %s", path)
+            stop.wait(tick)
+
+    thread = threading.Thread(target=loop, name="hilo-periodic", daemon=True)
+    thread.start()
+    return thread
 
 
 def init_app(app) -> None:

@@ -9,10 +9,10 @@ from app.extensions import db
 
 @bp.get("/")
 def home():
-    """Staff land in their inbox; everyone else signs in first."""
+    """Staff land in their inbox, customers on their profile; everyone else signs in first."""
     if not current_user.is_authenticated:
         return redirect(url_for("auth.login"))
-    return redirect(url_for("inbox.index"))
+    return redirect(url_for("inbox.index" if current_user.is_staff else "auth.profile"))
 
 
 @bp.get("/healthz")
