@@ -16,7 +16,7 @@ from app.models import (
     Attachment, Follower, Message, MessageRecipient, Thread, TrackingValue, User,
 )
 from app.models.base import utcnow
-from app.services import access, mailer, notifications, realtime
+from app.services import access, contacts, mailer, notifications, realtime
 from app.services import attachments as attachment_store
 from app.services.sanitize import clean_html, html_to_text, text_to_html
 from app.services.transaction import on_commit
@@ -150,12 +150,14 @@ def check_body(body: str, has_files: bool) -> str:
 
 def post_message(thread: Thread, author: User | None, body: str, *, kind: str = "comment",
                  is_html: bool = False, subject: str | None = None, files=(), author_contact=None,
-                 notify: bool = True) -> Message:
+                 notify: bool = True, cc: str = "") -> Message:
     """Add a message or note to `thread`, with attachments, mentions and notifications.
 
     - comment: followers are notified (users in their inbox, contacts by email);
     - note: internal, only the @mentioned users are notified;
     - notification: a system line (e.g. "Activity done"), nobody is notified.
+    `cc` (comments only): addresses that get this message too and follow the record from now
+    on, as contacts (created when new); a bad address refuses the message (AddressError).
     Every file is checked before anything is written: one bad file refuses the whole
     message (AttachmentError). The author follows the thread from now on.
     Not committed; events go out on commit.
@@ -167,6 +169,9 @@ def post_message(thread: Thread, author: User | None, body: str, *, kind: str = 
         raise MessageError(f"Attach at most {current_app.config['MAX_ATTACHMENTS_PER_MESSAGE']} files.")
     body = check_body(body, bool(files))
     attachment_store.check_uploads(files)
+    copied = contacts.parse_addresses(cc)
+    if copied and kind != "comment":
+        raise MessageError("Only a sent message can be copied to other addresses; a note stays internal.")
     mentioned = find_mentions(html_to_text(body) if is_html else body) if author is not None else []
     mentioned = [u for u in mentioned if access.can_read_thread(u, thread)]
     body_html = _render_mentions(clean_html(body) if is_html else text_to_html(body), mentioned)
@@ -186,6 +191,8 @@ def post_message(thread: Thread, author: User | None, body: str, *, kind: str = 
     thread.last_message_at = message.created_at
     if author is not None:
         follow(thread, user=author)
+    for name, address in copied:
+        follow(thread, contact=contacts.for_address(name, address))
     db.session.flush()
     db.session.refresh(message)
 

@@ -128,3 +128,37 @@ def test_the_composer_keeps_a_draft_across_reloads(live_server, browser, users, 
         assert errors == []
     finally:
         context.close()
+
+
+def test_a_message_copied_to_another_address(live_server, browser, users, contact, artifacts_dir):
+    """Cc: a bad address is refused in place with the text kept; a good one is mailed and follows."""
+    from sqlalchemy import select
+
+    from app.models import Contact, OutboxMail
+
+    errors = []
+    context, page = open_page(browser, live_server.url, users.agent, f"/contacts/{contact.id}", errors)
+    thread = contact.thread
+    try:
+        composer = page.locator(f"#composer-{thread.id}")
+        composer.locator("summary", has_text="Cc").click()
+        cc = composer.get_by_label("Copy to")
+        cc.fill("Grace Hopper <grace@navy.test>, not-an-address")
+        composer.locator("textarea").fill("The quote is attached to this thread.")
+        composer.get_by_role("button", name="Send").click()
+        expect(composer.locator(".composer-errors")).to_contain_text("“not-an-address” is not an email address.")
+        expect(cc).to_have_value("Grace Hopper <grace@navy.test>, not-an-address")
+        cc.fill("Grace Hopper <grace@navy.test>")
+        page.screenshot(path=str(artifacts_dir / "chatter-cc.png"), full_page=True)
+        composer.get_by_role("button", name="Send").click()
+        page.locator(".message-comment", has_text="The quote is attached").wait_for()
+        expect(cc).to_have_value("")
+        expect(composer.locator("details.composer-cc")).not_to_have_attribute("open", "")
+        db.session.expire_all()
+        grace = db.session.scalar(select(Contact).where(Contact.email == "grace@navy.test"))
+        assert grace is not None and grace.name == "Grace Hopper"
+        sent = db.session.scalars(select(OutboxMail.to).where(OutboxMail.chatter_message_id.is_not(None))).all()
+        assert sorted(sent) == ["ada@lovelace.test", "grace@navy.test"]
+        assert errors == []
+    finally:
+        context.close()

@@ -185,3 +185,20 @@ def test_get_own_refuses_another_users_notification(thread):
     assert notifications.get_own(alice, mine.id).id == mine.id
     assert notifications.get_own(bob, mine.id) is None
     assert notifications.get_own(alice, 999_999) is None
+
+
+def test_unread_counts_stop_at_the_cap_and_the_bell_says_99_plus(thread):
+    from flask import render_template
+
+    from app.models import Notification
+
+    busy, quiet, idle = make_user(), make_user(), make_user()
+    db.session.add_all([Notification(user_id=busy.id, kind="system", summary=f"n{i}")
+                        for i in range(notifications.UNREAD_CAP + 5)])
+    db.session.add(Notification(user_id=quiet.id, kind="system", summary="one"))
+    db.session.commit()
+    counts = notifications.unread_counts([busy.id, quiet.id, idle.id])
+    assert counts == {busy.id: notifications.UNREAD_CAP, quiet.id: 1, idle.id: 0}
+    bell = render_template("inbox/_bell.html", count=counts[busy.id], oob=True)
+    side = render_template("inbox/_count.html", count=counts[busy.id], oob=True)
+    assert ">99+<" in bell and ">99+<" in side

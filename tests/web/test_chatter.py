@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage
 
 from app.extensions import db
-from app.models import Attachment, Follower, Message, OutboxMail
+from app.models import Attachment, Contact, Follower, Message, OutboxMail
 from app.services import messaging
 from tests.conftest import csrf_token, login, make_contact, make_user
 from tests.web.conftest import png_bytes
@@ -503,3 +503,63 @@ def test_a_post_is_pushed_to_the_thread_topic_once_committed(app, client, users,
     refused = post(client, world.thread, token, htmx=True, body="")
     assert refused.status_code == 422
     assert len([1 for topic, _ in sent if topic == f"thread:{world.thread.id}"]) == 1
+
+
+# ---- Cc on a sent message ----------------------------------------------------------------------
+
+def test_cc_mails_the_message_and_the_copied_follow_the_record(client, users, world):
+    known = make_contact("Grace Known", "Grace@Customer.test")
+    token = as_user(client, users.agent)
+    response = post(client, world.thread, token, htmx=True, body="Quote attached",
+                    cc="grace@customer.test; Linus New <linus@newco.test>")
+    assert response.status_code == 200
+    message = db.session.scalars(select(Message).order_by(Message.id.desc())).first()
+    mails = db.session.scalars(select(OutboxMail).where(OutboxMail.chatter_message_id == message.id)).all()
+    assert sorted(m.to for m in mails) == ["Grace@Customer.test", "ada@customer.test", "linus@newco.test"]
+    assert sorted(r.address for r in message.recipients) == sorted(m.to for m in mails)
+    created = db.session.scalar(select(Contact).where(Contact.email == "linus@newco.test"))
+    assert created.name == "Linus New"
+    following = {f.contact_id for f in messaging.followers(world.thread)}
+    assert {known.id, created.id, world.contact.id} <= following
+    assert count(Contact, func.lower(Contact.email) == "grace@customer.test") == 1  # matched, not duplicated
+
+
+@pytest.mark.parametrize("cc, reason", [
+    ("not-an-address", "“not-an-address” is not an email address."),
+    ("ok@customer.test, bad@", "“bad@” is not an email address."),
+    (", ".join(f"p{i}@customer.test" for i in range(21)), "Copy at most 20 addresses."),
+])
+def test_a_bad_cc_is_a_422_and_nothing_is_saved_or_sent(client, users, world, cc, reason):
+    token = as_user(client, users.agent)
+    before = (count(Message), count(OutboxMail), count(Contact), count(Follower))
+    response = post(client, world.thread, token, htmx=True, body="Hello", cc=cc)
+    assert response.status_code == 422
+    assert reason in response.get_data(as_text=True)
+    assert (count(Message), count(OutboxMail), count(Contact), count(Follower)) == before
+
+
+def test_without_javascript_a_refused_cc_keeps_body_and_addresses(client, users, world):
+    token = as_user(client, users.agent)
+    response = post(client, world.thread, token, body="Keep me", cc="ann@customer.test, nope")
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert "Keep me</textarea>" in page and 'value="ann@customer.test, nope"' in page
+
+
+def test_a_note_is_never_copied_out(client, users, world):
+    """The Cc field is hidden for notes; a note posted with one anyway mails nobody."""
+    token = as_user(client, users.agent)
+    response = post(client, world.thread, token, htmx=True, body="Internal", kind="note", cc="x@customer.test")
+    assert response.status_code == 200
+    assert count(OutboxMail, OutboxMail.to == "x@customer.test") == 0
+    assert count(Contact, Contact.email == "x@customer.test") == 0
+
+
+def test_customers_cannot_copy_others(client, users, world, monkeypatch):
+    world.contact.email = users.portal.email  # the portal customer's own record
+    db.session.commit()
+    monkeypatch.setattr(type(world.contact), "portal_can_read", lambda self, user: True, raising=False)
+    token = as_user(client, users.portal)
+    response = post(client, world.thread, token, body="Hi", cc="friend@customer.test")
+    assert response.status_code == 403
+    assert count(Contact, Contact.email == "friend@customer.test") == 0

@@ -1,17 +1,18 @@
 """Forms of the chatter: the composer, the note editor, adding a follower."""
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, MultipleFileField, TextAreaField
+from wtforms import IntegerField, MultipleFileField, StringField, TextAreaField
 from wtforms.validators import Optional
 
 
 class ComposerForm(FlaskForm):
-    """POST /chatter/<thread_id>/messages: `body`, `kind` (comment|note) and `files`.
+    """POST /chatter/<thread_id>/messages: `body`, `kind` (comment|note), `files` and `cc`.
 
     The body may be empty when files are attached (messaging.check_body decides); the
     kind is read by the view, which asks access.can_post about it.
     """
 
     body = TextAreaField("Message")
+    cc = StringField("Cc")
     files = MultipleFileField("Attach files")
 
 

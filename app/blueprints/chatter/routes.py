@@ -25,6 +25,7 @@ from app.models.base import utcnow
 from app.services import access, messaging
 from app.services import attachments as attachment_store
 from app.services.attachments import AttachmentError
+from app.services.contacts import AddressError
 from app.services.messaging import MessageError
 
 CANDIDATE_LIMIT = 6
@@ -169,8 +170,8 @@ def composer_error(thread: Thread, form: ComposerForm, kind: str, error: str):
         response.headers["HX-Reswap"] = "innerHTML"
         return response
     return render_template("chatter/compose_page.html", thread=thread, record=thread.record,
-                           cv=chatter_view(thread), body=form.body.data or "", kind=kind,
-                           errors=[error]), 422
+                           cv=chatter_view(thread), body=form.body.data or "", cc=form.cc.data or "",
+                           kind=kind, errors=[error]), 422
 
 
 @bp.post("/chatter/<int:thread_id>/messages")
@@ -183,10 +184,13 @@ def post_message(thread_id: int):
         return composer_error(thread, form, "comment", "Choose “Send message” or “Log note”.")
     if not access.can_post(current_user, thread, kind):
         abort(403)
+    cc = (form.cc.data or "") if kind == "comment" else ""
+    if cc.strip() and not access.is_staff(current_user):
+        abort(403)
     try:
         message = messaging.post_message(thread, current_user, form.body.data or "", kind=kind,
-                                         files=request.files.getlist("files"))
-    except (MessageError, AttachmentError) as err:
+                                         files=request.files.getlist("files"), cc=cc)
+    except (MessageError, AttachmentError, AddressError) as err:
         db.session.rollback()
         return composer_error(thread, form, kind, str(err))
     db.session.commit()

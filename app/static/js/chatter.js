@@ -105,7 +105,8 @@
     });
     form.addEventListener("htmx:afterRequest", function (event) {
       if (event.detail.elt !== form) return;
-      if (event.detail.successful) self.reset();
+      // A 422 is swapped (its reason shows in the composer) but is not a success: keep the text.
+      if (event.detail.successful && event.detail.xhr.status < 300) self.reset();
     });
     // A post that started while the text was empty but files exist is fine; an empty one is not.
     form.addEventListener("htmx:confirm", function (event) {
@@ -163,6 +164,8 @@
   };
 
   Composer.prototype.reset = function () {
+    var cc = this.form.querySelector("input[name=cc]");
+    if (cc) { cc.value = ""; cc.closest("details").open = false; }
     this.textarea.value = "";
     this.files = [];
     this.syncFiles();
