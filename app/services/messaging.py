@@ -188,7 +188,6 @@ def post_message(thread: Thread, author: User | None, body: str, *, kind: str = 
     except BaseException:
         attachment_store.delete_files(stored)
         raise
-    thread.last_message_at = message.created_at
     if author is not None:
         follow(thread, user=author)
     for name, address in copied:
@@ -199,6 +198,9 @@ def post_message(thread: Thread, author: User | None, body: str, *, kind: str = 
     if notify:
         _notify(thread, message, author, mentioned)
     publish_message(message, thread)
+    # Last: the UPDATE locks the thread's row until commit, so concurrent posts on one busy
+    # record wait only for each other's commit, not for each other's notifications.
+    thread.last_message_at = message.created_at
     return message
 
 
