@@ -13,7 +13,8 @@ no Server-Timing header. Posts are rolled back, so nothing is written and no eve
 - thread_page (deep):   the page 2,500 messages down
 - load whole thread:    all 5,000 messages, for contrast with paging
 - unread_count:         the bell count of the signed-in agent
-- post_message:         a comment on the 50-follower thread (49 notifications), then rollback
+- post_message:         a comment on the 50-follower thread, then rollback (what the POST does)
+- deliver (fan-out):    the job that follows each post: 49 notifications and bells, rolled back
 """
 import argparse
 import json
@@ -79,8 +80,18 @@ def profile(meta: dict, repeat: int = REPEAT) -> dict:
                                     .order_by(Message.id.desc()).offset(2500).limit(1))
 
         def post():
-            messaging.post_message(followed, agent, "Benchmark: checking in on the order, thanks!",
-                                   kind="comment")
+            return messaging.post_message(followed, agent, "Benchmark: checking in on the order, thanks!",
+                                          kind="comment")
+
+        posted = []
+
+        def post_for_delivery():
+            db.session.rollback()
+            posted[:] = [post().id]
+
+        def deliver():
+            if not messaging.deliver(posted[0]):
+                raise RuntimeError("nothing was delivered")
             db.session.flush()
 
         client = app.test_client()
@@ -100,15 +111,19 @@ def profile(meta: dict, repeat: int = REPEAT) -> dict:
             "load_whole_thread": (lambda: list(db.session.scalars(
                 select(Message).where(Message.thread_id == hot.id)).unique()), None),
             "unread_count": (lambda: notifications.unread_count(agent.id), None),
-            "post_message_50_followers": (post, db.session.rollback),
+            "post_message_50_followers": (lambda: post() and db.session.flush(), db.session.rollback),
+            "deliver_50_followers": (deliver, post_for_delivery),
         }
         for name, (fn, reset) in cases.items():
             try:
+                if name == "deliver_50_followers":
+                    post_for_delivery()
                 results[name] = timed(fn, repeat if name != "load_whole_thread" else max(3, repeat // 5),
                                       counter, reset)
             except Exception as err:  # a service still being written must not stop the run
                 db.session.rollback()
                 results[name] = {"error": f"{type(err).__name__}: {err}"[:300]}
+        db.session.rollback()
         event.remove(db.engine, "before_cursor_execute", count)
         db.session.remove()
         db.engine.dispose()

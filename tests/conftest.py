@@ -9,6 +9,8 @@ import os
 import re
 import secrets
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -27,6 +29,7 @@ from app.models import accounts as accounts_models
 accounts_models.generate_password_hash = lambda password: security.generate_password_hash(
     password, method="pbkdf2:sha256:1000")
 
+ROOT = Path(__file__).resolve().parents[1]
 TEST_DB = os.environ.get("HILO_TEST_DB", "sqlite")
 PG_ADMIN_URL = os.environ.get("HILO_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_BASE = os.environ.get("HILO_TEST_REDIS_URL", "redis://127.0.0.1:6379")
@@ -113,6 +116,9 @@ def _clean(app):
     """Each test starts with empty tables, an empty Redis db and fresh rate limits."""
     with app.app_context():
         yield
+        wait_idle = getattr(app.extensions["hilo_jobs"], "wait_idle", None)
+        if wait_idle is not None:  # no job of this test may run on the next test's rows
+            wait_idle()
         db.session.remove()
         tables = [t.name for t in reversed(db.metadata.sorted_tables)]
         with db.engine.begin() as conn:
@@ -153,19 +159,47 @@ def make_client(app):
     return lambda: PerRequestClient(app, app.response_class, use_cookies=True)
 
 
+def _threaded_worker_class():
+    from rq import SimpleWorker
+    from rq.timeouts import TimerDeathPenalty
+
+    class ThreadedWorker(SimpleWorker):
+        """RQ's in-process worker, runnable outside the main thread (signals belong to it)."""
+
+        death_penalty_class = TimerDeathPenalty
+
+        def _install_signal_handlers(self):
+            pass
+
+    return ThreadedWorker
+
+
 @pytest.fixture
 def run_jobs(app):
     """Run every queued background job now, with the real backend of this run.
 
-    RQ: a real RQ worker (SimpleWorker, burst) executes the queue in this process.
-    Embedded: waits for the job thread to go idle.
+    RQ: a real RQ worker (SimpleWorker, burst) executes the queue in a thread of this process,
+    with its own app context and session, as a worker process would: the test's session and
+    the objects it holds stay as they were. Embedded: waits for the job thread to go idle.
     """
     def run():
         backend = app.extensions["hilo_jobs"]
         if hasattr(backend, "queue"):
-            from rq import SimpleWorker
+            failure = []
 
-            SimpleWorker([backend.queue], connection=backend.redis).work(burst=True)
+            def work():
+                with app.app_context():
+                    try:
+                        _threaded_worker_class()([backend.queue], connection=backend.redis).work(burst=True)
+                    except BaseException as err:  # pragma: no cover - reported below
+                        failure.append(err)
+
+            thread = threading.Thread(target=work)
+            thread.start()
+            thread.join(timeout=60)
+            assert not thread.is_alive() and not failure, f"the RQ worker failed: {failure}"
+            failed = backend.queue.failed_job_registry.get_job_ids()
+            assert not failed, f"background jobs failed (see the log): {failed}"
         else:
             assert backend.wait_idle(timeout=10), "background jobs did not finish"
         db.session.expire_all()
@@ -250,6 +284,45 @@ def live_server(app):
     server.url = f"http://127.0.0.1:{server.server_port}"
     yield server
     server.shutdown()
+
+
+@pytest.fixture
+def worker_env(app, database_url, redis_url, tmp_path):
+    """The environment of a `flask worker` process on this run's database and Redis."""
+    if not redis_url:
+        pytest.skip("the embedded run has no Redis: jobs run in a thread of the web process")
+    env = dict(os.environ)
+    env.update({
+        "FLASK_APP": "wsgi",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "RQ_QUEUE": app.config["RQ_QUEUE"],
+        "REALTIME_PREFIX": app.config["REALTIME_PREFIX"],
+        "HILO_INSTANCE_PATH": str(tmp_path),
+        "SECRET_KEY": "test-secret",
+        "BASE_URL": app.config["BASE_URL"],
+        "LOG_LEVEL": "WARNING",
+    })
+    return env
+
+
+@pytest.fixture
+def job_worker(app, redis_url, tmp_path, request):
+    """Jobs run while a test drives the live server: a real `flask worker` process with Redis,
+    the web process's own job thread in the embedded run (nothing to start)."""
+    if not redis_url:
+        yield None
+        return
+    env = request.getfixturevalue("worker_env")
+    flask_cli = Path(sys.executable).with_name("flask")
+    process = subprocess.Popen([str(flask_cli), "worker"], cwd=ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    yield process
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
 
 
 def chromium_path() -> str | None:

@@ -5,7 +5,9 @@
 because each sweep finds its own work.
 """
 from app.jobs.activities import sweep_reminders_job
+from app.jobs.messages import sweep_undelivered_job
 
 PERIODIC_JOBS = [
     (sweep_reminders_job, 300),
+    (sweep_undelivered_job, 60),
 ]

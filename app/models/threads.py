@@ -1,7 +1,7 @@
 """The thread on a record: messages, attachments, tracked changes, followers, notifications."""
 from datetime import datetime
 
-from sqlalchemy import String, Text, ForeignKey, Index, UniqueConstraint, CheckConstraint, select
+from sqlalchemy import String, Text, ForeignKey, Index, UniqueConstraint, CheckConstraint, select, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -82,6 +82,9 @@ class Message(db.Model):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     edited_at: Mapped[datetime | None]
+    # Its audience (mentions, followers, emailed contacts) is still to be notified: a job does it
+    # after commit, and a periodic sweep finds messages whose job was lost.
+    notify_pending: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
 
     author_user = relationship("User", foreign_keys=[author_user_id], lazy="joined")
     author_contact = relationship("Contact", foreign_keys=[author_contact_id], lazy="joined")
@@ -93,6 +96,8 @@ class Message(db.Model):
 
     __table_args__ = (
         Index("ix_messages_thread_id_id", "thread_id", "id"),
+        Index("ix_messages_notify_pending", "id", postgresql_where=text("notify_pending"),
+              sqlite_where=text("notify_pending")),
         CheckConstraint("kind in ('comment', 'note', 'notification', 'tracking')", name="kind"),
     )
 

@@ -10,10 +10,11 @@ import zlib
 from datetime import date, datetime, timedelta
 
 from flask import current_app
+from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
 from app.extensions import db
-from app.models import Contact, Notification, Thread
+from app.models import Contact, Message, Notification, Thread
 from app.models.base import utcnow
 from app.services import accounts, activities, messaging
 
@@ -129,6 +130,11 @@ def load(admin_password: str) -> None:
             contact.created_at = when
         _conversations(team, contacts, clock)
         _activities(team, contacts)
+        db.session.flush()
+        # Notify now rather than by the queued jobs, so the first page opened shows a full inbox
+        # (the jobs then find nothing left to do).
+        for message_id in list(db.session.scalars(select(Message.id).where(Message.notify_pending.is_(True)))):
+            messaging.deliver(message_id)
         db.session.flush()
 
 

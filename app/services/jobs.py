@@ -41,7 +41,7 @@ def run_job(path: str, args, kwargs):
     A request context on BASE_URL lets jobs render templates with `url_for` as pages do.
     """
     global _pool_pid
-    if _pool_pid != os.getpid():  # RQ forks a work horse per job: never share the parent's connections
+    if _pool_pid != os.getpid():  # a forking worker (plain `rq worker`): never share the parent's connections
         db.engine.dispose(close=False)
         _pool_pid = os.getpid()
     module, _, name = path.rpartition(".")

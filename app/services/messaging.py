@@ -6,9 +6,10 @@ Nothing here commits: the caller (view, job, CLI) does.
 """
 import html
 import re
+from datetime import timedelta
 
 from flask import current_app, render_template, url_for
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import selectinload
 
 from app.extensions import db
@@ -16,7 +17,7 @@ from app.models import (
     Attachment, Follower, Message, MessageRecipient, Thread, TrackingValue, User,
 )
 from app.models.base import utcnow
-from app.services import access, contacts, mailer, notifications, realtime
+from app.services import access, contacts, jobs, mailer, notifications, realtime
 from app.services import attachments as attachment_store
 from app.services.sanitize import clean_html, html_to_text, text_to_html
 from app.services.transaction import on_commit
@@ -156,6 +157,7 @@ def post_message(thread: Thread, author: User | None, body: str, *, kind: str = 
     - comment: followers are notified (users in their inbox, contacts by email);
     - note: internal, only the @mentioned users are notified;
     - notification: a system line (e.g. "Activity done"), nobody is notified.
+    Notifying happens in a background job once the post is committed (`deliver`).
     `cc` (comments only): addresses that get this message too and follow the record from now
     on, as contacts (created when new); a bad address refuses the message (AddressError).
     Every file is checked before anything is written: one bad file refuses the whole
@@ -196,12 +198,57 @@ def post_message(thread: Thread, author: User | None, body: str, *, kind: str = 
     db.session.refresh(message)
 
     if notify:
-        _notify(thread, message, author, mentioned)
+        # The audience is notified by a job after commit: the post itself writes one message,
+        # however many follow the record (see `deliver`).
+        from app.jobs.messages import deliver_message_job
+
+        message.notify_pending = True
+        jobs.enqueue(deliver_message_job, message.id)
     publish_message(message, thread)
     # Last: the UPDATE locks the thread's row until commit, so concurrent posts on one busy
     # record wait only for each other's commit, not for each other's notifications.
     thread.last_message_at = message.created_at
     return message
+
+
+PENDING_GRACE = timedelta(minutes=2)
+
+
+def deliver(message_id: int) -> bool:
+    """Notify a posted message's audience, exactly once: mentioned users, following users
+    (inbox, bell, email by preference) and following contacts (email).
+
+    Claiming the message (clearing `notify_pending` with a conditional UPDATE) makes a job and
+    the sweep, or two workers, unable to both deliver it; a failure rolls the claim back with the
+    rest, so the sweep tries again. False when there was nothing (left) to do.
+    """
+    claimed = db.session.execute(
+        update(Message).where(Message.id == message_id, Message.notify_pending.is_(True))
+        .values(notify_pending=False).execution_options(synchronize_session=False)
+    ).rowcount
+    if not claimed:
+        return False
+    message = db.session.get(Message, message_id)
+    thread = db.session.get(Thread, message.thread_id)
+    author = message.author_user
+    mentioned = []
+    if author is not None:
+        mentioned = [u for u in find_mentions(html_to_text(message.body_html))
+                     if access.can_read_thread(u, thread)]
+    _notify(thread, message, author, mentioned)
+    if message.recipients:
+        db.session.flush()
+        publish_message(message, thread, replace=True)
+    return True
+
+
+def undelivered(limit: int = 500) -> list[int]:
+    """Ids of messages still waiting for their audience well after posting (a lost job)."""
+    return list(db.session.scalars(
+        select(Message.id).where(Message.notify_pending.is_(True),
+                                 Message.created_at < utcnow() - PENDING_GRACE)
+        .order_by(Message.id).limit(limit)
+    ))
 
 
 def _notify(thread: Thread, message: Message, author: User | None, mentioned: list[User]) -> None:

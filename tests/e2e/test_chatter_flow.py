@@ -52,8 +52,8 @@ def wait_for_socket(app, page, topic: str) -> None:
     raise AssertionError(f"the page never received {topic}")
 
 
-def test_a_mentioned_colleague_sees_the_note_and_the_bell_live(app, live_server, browser, artifacts_dir, users,
-                                                                contact):
+def test_a_mentioned_colleague_sees_the_note_and_the_bell_live(app, live_server, job_worker, browser, artifacts_dir,
+                                                                users, contact):
     base, path = live_server.url, f"/contacts/{contact.id}"
     thread = contact.thread
     errors = []
@@ -130,7 +130,7 @@ def test_the_composer_keeps_a_draft_across_reloads(live_server, browser, users, 
         context.close()
 
 
-def test_a_message_copied_to_another_address(live_server, browser, users, contact, artifacts_dir):
+def test_a_message_copied_to_another_address(live_server, job_worker, browser, users, contact, artifacts_dir):
     """Cc: a bad address is refused in place with the text kept; a good one is mailed and follows."""
     from sqlalchemy import select
 
@@ -151,7 +151,8 @@ def test_a_message_copied_to_another_address(live_server, browser, users, contac
         cc.fill("Grace Hopper <grace@navy.test>")
         page.screenshot(path=str(artifacts_dir / "chatter-cc.png"), full_page=True)
         composer.get_by_role("button", name="Send").click()
-        page.locator(".message-comment", has_text="The quote is attached").wait_for()
+        sent_message = page.locator(".message-comment", has_text="The quote is attached")
+        expect(sent_message).to_contain_text("Emailed to")  # pushed once the delivery job ran
         expect(cc).to_have_value("")
         expect(composer.locator("details.composer-cc")).not_to_have_attribute("open", "")
         db.session.expire_all()

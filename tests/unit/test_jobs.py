@@ -4,7 +4,6 @@ Redis executed by a real RQ worker (PostgreSQL run).
 Jobs are submitted on commit, never before, and not at all after a rollback; a scheduled job
 runs once its time has come, and once only. One test starts a real `flask worker` process.
 """
-import os
 import subprocess
 import sys
 import threading
@@ -19,9 +18,7 @@ from app.models import Activity, Contact, Notification
 from app.models.base import utcnow
 from app.services import jobs, realtime
 from app.templating import local_today
-from tests.conftest import make_contact, make_user
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import ROOT, make_contact, make_user
 
 
 def create_contact_job(name: str) -> None:
@@ -108,27 +105,9 @@ def test_a_scheduled_job_runs_once_its_time_has_come(app, run_due):
     assert contacts_named("scheduled") == 1  # once only
 
 
-@pytest.fixture
-def worker_env(app, database_url, redis_url, tmp_path):
-    if not redis_url:
-        pytest.skip("the embedded run has no Redis: jobs run in a thread of the web process")
-    env = dict(os.environ)
-    env.update({
-        "FLASK_APP": "wsgi",
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "RQ_QUEUE": app.config["RQ_QUEUE"],
-        "REALTIME_PREFIX": app.config["REALTIME_PREFIX"],
-        "HILO_INSTANCE_PATH": str(tmp_path),
-        "SECRET_KEY": "test-secret",
-        "BASE_URL": app.config["BASE_URL"],
-        "LOG_LEVEL": "WARNING",
-    })
-    return env
-
 
 def test_a_real_worker_process_sends_a_queued_reminder(app, worker_env):
-    """`flask worker --burst` in its own process: forks a work horse, writes the DB, fans out via Redis."""
+    """`flask worker --burst` in its own process: runs the job in process, writes the DB, fans out via Redis."""
     from app.jobs.activities import send_reminder_job
 
     assignee = make_user(name="Bob Agent")

@@ -10,6 +10,7 @@ from app.extensions import db
 from app.models import (
     Attachment, Contact, Message, MessageRecipient, Notification, OutboxMail, TrackingValue,
 )
+from app.models.base import utcnow
 from app.services import access, messaging
 from app.services.attachments import AttachmentError
 from app.services.messaging import MessageError
@@ -59,12 +60,13 @@ def upload(name: str, data: bytes) -> FileStorage:
 
 # ---- who is notified -------------------------------------------------------------------------
 
-def test_a_note_notifies_only_the_mentioned_users(users, thread, contact):
+def test_a_note_notifies_only_the_mentioned_users(users, thread, contact, run_jobs):
     messaging.follow(thread, user=users.agent2)
     messaging.follow(thread, user=users.admin)
     messaging.follow(thread, contact=contact)
     message = messaging.post_message(thread, users.agent, "@Carol Agent please call them back", kind="note")
     db.session.commit()
+    run_jobs()
 
     assert [(n.kind, n.message_id) for n in notifications_of(users.agent2)] == [("mention", message.id)]
     assert notifications_of(users.admin) == []
@@ -72,11 +74,12 @@ def test_a_note_notifies_only_the_mentioned_users(users, thread, contact):
     assert count(OutboxMail) == 0 and count(MessageRecipient) == 0
 
 
-def test_a_comment_notifies_followers_except_its_author(users, thread):
+def test_a_comment_notifies_followers_except_its_author(users, thread, run_jobs):
     for user in (users.agent, users.agent2, users.admin):
         messaging.follow(thread, user=user)
     message = messaging.post_message(thread, users.agent, "Their order shipped today.")
     db.session.commit()
+    run_jobs()
 
     assert [n.kind for n in notifications_of(users.agent2)] == ["message"]
     assert [n.kind for n in notifications_of(users.admin)] == ["message"]
@@ -84,28 +87,31 @@ def test_a_comment_notifies_followers_except_its_author(users, thread):
     assert notifications_of(users.agent2)[0].message_id == message.id
 
 
-def test_a_mentioned_follower_gets_one_mention_not_two_notifications(users, thread):
+def test_a_mentioned_follower_gets_one_mention_not_two_notifications(users, thread, run_jobs):
     messaging.follow(thread, user=users.agent2)
     messaging.post_message(thread, users.agent, "Hello @Carol Agent")
     db.session.commit()
+    run_jobs()
     assert [n.kind for n in notifications_of(users.agent2)] == ["mention"]
 
 
-def test_mentioning_yourself_notifies_nobody(users, thread):
+def test_mentioning_yourself_notifies_nobody(users, thread, run_jobs):
     messaging.post_message(thread, users.agent, "Reminder for @Bob Agent", kind="note")
     db.session.commit()
+    run_jobs()
     assert notifications_of(users.agent) == []
 
 
-def test_inactive_followers_are_not_notified(users, thread):
+def test_inactive_followers_are_not_notified(users, thread, run_jobs):
     messaging.follow(thread, user=users.agent2)
     users.agent2.active = False
     messaging.post_message(thread, users.agent, "Hello")
     db.session.commit()
+    run_jobs()
     assert notifications_of(users.agent2) == []
 
 
-def test_contact_followers_get_one_outbox_mail_each(users, thread, contact):
+def test_contact_followers_get_one_outbox_mail_each(users, thread, contact, run_jobs):
     other = make_contact("Ben Buyer", "ben@customer.test")
     messaging.follow(thread, contact=contact)
     messaging.follow(thread, contact=other)
@@ -116,6 +122,7 @@ def test_contact_followers_get_one_outbox_mail_each(users, thread, contact):
     users.agent.signature = "Bob\nSupport team"
     message = messaging.post_message(thread, users.agent, "Your parcel is on its way.")
     db.session.commit()
+    run_jobs()
 
     mails = list(db.session.scalars(select(OutboxMail).order_by(OutboxMail.id)))
     assert sorted(m.to for m in mails) == ["ada@customer.test", "ben@customer.test"]
@@ -126,21 +133,76 @@ def test_contact_followers_get_one_outbox_mail_each(users, thread, contact):
     assert message.message_id == mails[0].message_id
 
 
-def test_notes_and_system_lines_are_never_mailed(users, thread, contact):
+def test_notes_and_system_lines_are_never_mailed(users, thread, contact, run_jobs):
     messaging.follow(thread, contact=contact)
     messaging.post_message(thread, users.agent, "Internal only", kind="note")
     messaging.post_message(thread, users.agent, "Contact created", kind="notification")
     db.session.commit()
+    run_jobs()
     assert count(OutboxMail) == 0
 
 
-def test_a_customer_is_not_mailed_their_own_reply(users, thread, contact):
+def test_a_customer_is_not_mailed_their_own_reply(users, thread, contact, run_jobs):
     messaging.follow(thread, contact=contact)
     messaging.follow(thread, user=users.agent)
     messaging.post_message(thread, None, "Thanks!", author_contact=contact)
     db.session.commit()
+    run_jobs()
     assert count(OutboxMail) == 0
     assert [n.kind for n in notifications_of(users.agent)] == ["message"]
+
+
+def test_the_post_itself_notifies_nobody_a_job_does_after_commit(users, thread, contact, run_jobs):
+    messaging.follow(thread, user=users.agent2)
+    messaging.follow(thread, contact=contact)
+    message = messaging.post_message(thread, users.agent, "Shipped, @Carol Agent")
+    db.session.flush()
+    assert message.notify_pending
+    assert count(Notification) == 0 and count(OutboxMail) == 0 and count(MessageRecipient) == 0
+    db.session.commit()
+    run_jobs()
+    assert [n.kind for n in notifications_of(users.agent2)] == ["mention"]
+    assert count(OutboxMail) == 1 and not db.session.get(Message, message.id).notify_pending
+
+
+def test_delivery_happens_once_however_often_it_is_asked(users, thread, contact, run_jobs):
+    messaging.follow(thread, user=users.agent2)
+    messaging.follow(thread, contact=contact)
+    message = messaging.post_message(thread, users.agent, "Once only")
+    db.session.commit()
+    run_jobs()
+    assert messaging.deliver(message.id) is False  # the job (or the sweep) already did it
+    db.session.commit()
+    assert count(Notification) == 1 and count(OutboxMail) == 1 and count(MessageRecipient) == 1
+
+
+def test_the_sweep_delivers_a_message_whose_job_was_lost(users, thread, contact):
+    from app.jobs.messages import sweep_undelivered_job
+
+    messaging.follow(thread, user=users.agent2)
+    messaging.follow(thread, contact=contact)
+    lost = Message(thread_id=thread.id, kind="comment", author_user_id=users.agent.id,
+                   body_html="<p>Lost in a Redis restart</p>", notify_pending=True,
+                   created_at=utcnow() - messaging.PENDING_GRACE * 2)
+    recent = Message(thread_id=thread.id, kind="comment", author_user_id=users.agent.id,
+                     body_html="<p>Its job is still on its way</p>", notify_pending=True)
+    db.session.add_all([lost, recent])
+    db.session.commit()
+
+    assert messaging.undelivered() == [lost.id]
+    assert sweep_undelivered_job() == 1
+    assert [n.message_id for n in notifications_of(users.agent2)] == [lost.id]
+    assert [m.to for m in db.session.scalars(select(OutboxMail))] == ["ada@customer.test"]
+    assert sweep_undelivered_job() == 0
+
+
+def test_a_note_deleted_before_its_job_runs_notifies_nobody(users, thread):
+    note = messaging.post_message(thread, users.agent, "@Carol Agent oops, wrong record", kind="note")
+    note_id = note.id
+    messaging.delete_note(note)
+    db.session.commit()
+    assert messaging.deliver(note_id) is False
+    assert count(Notification) == 0
 
 
 def test_the_author_follows_the_thread_after_posting(users, thread):
@@ -210,7 +272,7 @@ def test_only_active_staff_can_be_mentioned(users):
     assert messaging.mentionable_users("%") == []
 
 
-def test_mentions_render_as_spans_in_text_never_inside_links(users, thread):
+def test_mentions_render_as_spans_in_text_never_inside_links(users, thread, run_jobs):
     liam = make_user(name="Liam O'Brien")
     message = messaging.post_message(
         thread, users.agent, "@Liam O'Brien see https://example.com/@Liam and @carol agent <b>now</b>", kind="note")
@@ -218,6 +280,8 @@ def test_mentions_render_as_spans_in_text_never_inside_links(users, thread):
     assert '<span class="mention">@Liam O\'Brien</span>' in html
     assert '<span class="mention">@carol agent</span>' in html
     assert 'href="https://example.com/@Liam"' in html and "<b>" not in html
+    db.session.commit()
+    run_jobs()
     assert {n.user_id for n in db.session.scalars(select(Notification))} == {liam.id, users.agent2.id}
 
 
@@ -237,9 +301,10 @@ def test_edit_and_delete_permissions(users, thread):
         messaging.delete_note(comment)
 
 
-def test_editing_a_note_notifies_only_newly_mentioned_users(users, thread, events):
+def test_editing_a_note_notifies_only_newly_mentioned_users(users, thread, events, run_jobs):
     note = messaging.post_message(thread, users.agent, "Hi @Carol Agent", kind="note")
     db.session.commit()
+    run_jobs()
     events.clear()
     messaging.edit_note(note, "Hi @Carol Agent and @Alice Admin")
     db.session.commit()

@@ -25,7 +25,7 @@ def upload(name: str, data: bytes) -> FileStorage:
 
 
 @pytest.fixture
-def world(app, users):
+def world(app, users, run_jobs):
     """A contact following its own thread, a sent message with an image and a note with a file."""
     contact = make_contact("Ada Customer", "ada@customer.test")
     thread = contact.ensure_thread()
@@ -36,6 +36,7 @@ def world(app, users):
         note = messaging.post_message(thread, users.agent, "Internal words", kind="note",
                                       files=[upload("minutes.txt", b"secret minutes")])
     db.session.commit()
+    run_jobs()
     return SimpleNamespace(contact=contact, thread=thread, comment=comment, note=note,
                            comment_file=comment.attachments[0], note_file=note.attachments[0])
 
@@ -196,7 +197,7 @@ def test_unknown_threads_and_messages_are_404(client, users, world):
 
 # ---- posting ---------------------------------------------------------------------------------
 
-def test_posting_a_message_with_htmx_returns_the_new_row(client, users, world):
+def test_posting_a_message_with_htmx_returns_the_new_row(client, users, world, run_jobs):
     token = as_user(client, users.agent2)
     response = post(client, world.thread, token, htmx=True, body="Your order shipped, @Bob Agent knows more.")
     assert response.status_code == 200
@@ -205,8 +206,21 @@ def test_posting_a_message_with_htmx_returns_the_new_row(client, users, world):
     assert html.lstrip().startswith(f'<article id="message-{message.id}" class="message message-comment"')
     assert '<span class="mention">@Bob Agent</span>' in html
     assert message.kind == "comment" and message.author_user_id == users.agent2.id
+    run_jobs()
     mail = db.session.scalars(select(OutboxMail).where(OutboxMail.chatter_message_id == message.id)).one()
     assert mail.to == "ada@customer.test" and "Your order shipped" in mail.body_text
+
+
+def test_the_followers_box_comes_back_only_when_the_post_changed_the_followers(client, users, world):
+    token = as_user(client, users.agent2)
+    box = f'id="thread-{world.thread.id}-followers"'
+    first = post(client, world.thread, token, htmx=True, body="My first words here").get_data(as_text=True)
+    assert box in first and "Following" in first  # Carol follows from now on
+    again = post(client, world.thread, token, htmx=True, body="And more").get_data(as_text=True)
+    assert box not in again
+    copied = post(client, world.thread, token, htmx=True, body="Copying Grace",
+                  cc="grace@customer.test").get_data(as_text=True)
+    assert box in copied and "grace@customer.test" in copied
 
 
 def test_posting_a_note_without_javascript_redirects_back(client, users, world):
@@ -365,11 +379,12 @@ def test_mention_autocomplete_lists_matching_staff(client, users, world):
     assert {u["name"] for u in everyone} == {"Alice Admin", "Bob Agent", "Carol Agent"}
 
 
-def test_a_posted_mention_notifies_the_colleague(client, users, world):
+def test_a_posted_mention_notifies_the_colleague(client, users, world, run_jobs):
     from app.models import Notification
 
     token = as_user(client, users.agent)
     post(client, world.thread, token, htmx=True, body="@Carol Agent can you check?", kind="note")
+    run_jobs()
     notes = list(db.session.scalars(select(Notification).where(Notification.user_id == users.agent2.id)))
     assert [n.kind for n in notes] == ["mention"]
 
@@ -507,12 +522,13 @@ def test_a_post_is_pushed_to_the_thread_topic_once_committed(app, client, users,
 
 # ---- Cc on a sent message ----------------------------------------------------------------------
 
-def test_cc_mails_the_message_and_the_copied_follow_the_record(client, users, world):
+def test_cc_mails_the_message_and_the_copied_follow_the_record(client, users, world, run_jobs):
     known = make_contact("Grace Known", "Grace@Customer.test")
     token = as_user(client, users.agent)
     response = post(client, world.thread, token, htmx=True, body="Quote attached",
                     cc="grace@customer.test; Linus New <linus@newco.test>")
     assert response.status_code == 200
+    run_jobs()
     message = db.session.scalars(select(Message).order_by(Message.id.desc())).first()
     mails = db.session.scalars(select(OutboxMail).where(OutboxMail.chatter_message_id == message.id)).all()
     assert sorted(m.to for m in mails) == ["Grace@Customer.test", "ada@customer.test", "linus@newco.test"]

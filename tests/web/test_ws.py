@@ -78,13 +78,14 @@ def test_a_staff_socket_receives_new_thread_messages(app, live_server, make_clie
         ws.close()
 
 
-def test_a_mention_reaches_the_colleagues_bell(app, live_server, make_client, users, thread):
+def test_a_mention_reaches_the_colleagues_bell(app, live_server, make_client, users, thread, run_jobs):
     ws = connect(live_server, session_cookie(make_client, users.agent2), "")
     try:
         wait_until_subscribed(app, ws, f"user:{users.agent2.id}")
         with app.test_request_context(base_url=app.config["BASE_URL"]):
             messaging.post_message(thread, users.agent, "@Carol Agent have a look", kind="note")
         db.session.commit()
+        run_jobs()
         bell = receive_matching(ws, 'data-count="1"')
         assert 'id="bell"' in bell
     finally:

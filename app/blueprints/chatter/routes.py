@@ -187,6 +187,7 @@ def post_message(thread_id: int):
     cc = (form.cc.data or "") if kind == "comment" else ""
     if cc.strip() and not access.is_staff(current_user):
         abort(403)
+    followers_change = bool(cc.strip()) or not messaging.is_following(thread, current_user)
     try:
         message = messaging.post_message(thread, current_user, form.body.data or "", kind=kind,
                                          files=request.files.getlist("files"), cc=cc)
@@ -196,9 +197,9 @@ def post_message(thread_id: int):
     db.session.commit()
     if fragment_wanted():
         files = messaging.thread_files(thread, access.visible_kinds(current_user)) if message.attachments else None
-        # The author follows the record from now on: their Follow button says so.
+        # A first post makes the author a follower, and Cc adds some: the followers box says so.
         return render_template("chatter/_posted.html", message=message, thread=thread, files=files,
-                               followers=followers_view(thread))
+                               followers=followers_view(thread) if followers_change else None)
     flash("Note logged." if kind == "note" else "Message sent.", "success")
     return back_to_record(thread)
 

@@ -449,12 +449,14 @@
   // ---- live rows ------------------------------------------------------------------------------
 
   // The poster gets the new row twice: in the answer to the post and over the socket,
-  // in either order. The second one is dropped.
+  // in either order. The second one is dropped. A row that replaces itself (an edit, a
+  // delivery status) targets the row, not the list, and always goes through.
   document.addEventListener("htmx:oobBeforeSwap", function (event) {
     var fragment = event.detail.fragment;
     if (!fragment || !fragment.querySelector) return;
     var row = fragment.querySelector(".message[id]");
-    if (row && row.getAttribute("hx-swap-oob") === null && document.getElementById(row.id)) {
+    var target = event.detail.target;
+    if (row && !(target && target.id === row.id) && document.getElementById(row.id)) {
       event.detail.shouldSwap = false;
     }
   });
