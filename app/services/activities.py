@@ -1,7 +1,7 @@
 """Activities: things to do about a record, with a type, a due day and an assignee (SPEC §1.7).
 
 `check_*` validate and raise `ActivityError` (a reason for the user, naming the field),
-`schedule` / `mark_done` / `cancel` change data, live updates and jobs go out after commit.
+`schedule` / `edit` / `mark_done` / `cancel` change data, live updates and jobs go out after commit.
 A due date is a day in the ASSIGNEE's time zone: the colour (overdue, today, planned)
 and the reminder (on the due day, at ACTIVITY_REMINDER_HOUR local time) follow their clock.
 Nothing here commits: the caller (view, job, CLI) does.
@@ -224,6 +224,47 @@ def schedule(thread: Thread, author: User, *, activity_type: str, due_date: date
             thread=thread, activity=activity,
         )
     _plan_reminder(activity)
+    publish_panel(thread)
+    return activity
+
+
+def edit(activity: Activity, editor: User, *, activity_type: str, due_date: date | None,
+         assignee: User | None, summary: str = "", note: str = "") -> Activity:
+    """Change an open activity: reschedule it, reassign it, or reword it.
+
+    A new due day plans a new reminder (one already sent counts again); a new assignee
+    takes over the inbox line (the previous one's lines about it go away) and is notified
+    unless they made the change. Returns the activity; not committed.
+    """
+    if activity.done_at is not None:
+        raise ActivityError("This activity is already done.")
+    activity_type = check_type(activity_type)
+    summary = _check_length(summary, MAX_SUMMARY_CHARS, "summary", "summary")
+    note = _check_length(note, MAX_NOTE_CHARS, "note", "note")
+    due_date = check_due_date(due_date, local_today(editor))
+    assignee = check_assignee(assignee)
+    thread = db.session.get(Thread, activity.thread_id)
+    previous = activity.assignee
+    moved = due_date != activity.due_date or assignee.id != previous.id
+    activity.activity_type, activity.summary, activity.note = activity_type, summary, note
+    activity.due_date, activity.assignee_id = due_date, assignee.id
+    db.session.flush()
+    db.session.refresh(activity)
+    if assignee.id != previous.id:
+        had_unread = bool(_activity_notification_ids(activity, unread_only=True))
+        db.session.execute(Notification.__table__.delete().where(Notification.activity_id == activity.id))
+        if had_unread:
+            notifications.push_bell(previous.id)
+        if assignee.id != editor.id:
+            where = getattr(thread.record, "display_name", "a record")
+            notifications.notify(
+                assignee, "activity",
+                f"{editor.name} assigned you {title(activity)} on {where}, due {due_label(activity)}",
+                thread=thread, activity=activity,
+            )
+    if moved:
+        activity.reminded_at = None
+        _plan_reminder(activity)
     publish_panel(thread)
     return activity
 

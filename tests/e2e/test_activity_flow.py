@@ -1,13 +1,14 @@
 """In a browser: schedule an activity from a contact's chatter, find it in My activities,
 mark it done with feedback, read the feedback in the thread; and the inbox filling live."""
 import re
+from datetime import timedelta
 
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Activity, Message, Notification
+from app.models import Activity, Message, Notification, User
 from app.services import activities
 from app.templating import local_today
 from tests.conftest import browser_login, make_contact, make_user
@@ -57,17 +58,28 @@ def test_schedule_find_and_complete_an_activity(page, live_server, artifacts_dir
     expect(form).to_have_count(0)  # the form closed
     page.screenshot(path=str(artifacts_dir / "activity-panel.png"), full_page=True)
 
-    # My activities: under Today, with a link to the contact.
+    # Reschedule it to tomorrow from the pencil: the form comes filled in.
+    item.get_by_role("link", name="Edit “Call Ada about the renewal”").click()
+    expect(form.locator("input[name=activity-summary]")).to_have_value("Call Ada about the renewal")
+    tomorrow = local_today(agent) + timedelta(days=1)
+    form.locator("input[name=activity-due_date]").fill(tomorrow.isoformat())
+    page.screenshot(path=str(artifacts_dir / "activity-edit-form.png"), full_page=True)
+    form.get_by_role("button", name="Save").click()
+    expect(item.locator(".due")).to_have_text("Tomorrow")
+    expect(item).to_have_class(re.compile(r"\bactivity-planned\b"))
+    expect(form).to_have_count(0)
+
+    # My activities: under Planned, with a link to the contact.
     page.get_by_role("navigation", name="Apps").get_by_role("link", name="Activities").click()
     expect(page).to_have_url(re.compile(r"/activities$"))
-    today = page.locator("#group-today")
-    expect(today).to_contain_text("Call Ada about the renewal")
-    expect(today.get_by_role("link", name="Ada Lovelace")).to_have_attribute("href", f"/contacts/{contact.id}")
-    expect(page.locator(".state-today .state-count")).to_have_text("1")
+    planned = page.locator("#group-planned")
+    expect(planned).to_contain_text("Call Ada about the renewal")
+    expect(planned.get_by_role("link", name="Ada Lovelace")).to_have_attribute("href", f"/contacts/{contact.id}")
+    expect(page.locator(".state-planned .state-count")).to_have_text("1")
     page.screenshot(path=str(artifacts_dir / "my-activities.png"), full_page=True)
 
     # Mark it done with feedback, inline.
-    row = today.locator("li.mine-row")
+    row = planned.locator("li.mine-row")
     row.locator("summary", has_text="Done").click()
     row.get_by_label("Feedback").fill("Renewal agreed for two years.")
     page.screenshot(path=str(artifacts_dir / "my-activities-done.png"), full_page=True)
@@ -164,8 +176,7 @@ def test_an_assigned_activity_arrives_live_in_the_inbox(page, live_server, artif
     assert page.js_errors == []
 
 
-def test_inbox_and_my_activities_read_well_on_a_phone(browser, live_server, artifacts_dir, app):
-    from datetime import timedelta
+def test_inbox_and_my_activities_read_well_on_a_phone(browser, live_server, artifacts_dir, app, run_jobs):
 
     from app.services import messaging, notifications
 
@@ -182,6 +193,10 @@ def test_inbox_and_my_activities_read_well_on_a_phone(browser, live_server, arti
                                 due_date=today + timedelta(days=days), assignee=agent, summary=summary)
         message = messaging.post_message(thread, lead, "@Bob Agent can you look at Ada's invoice? "
                                          "She says the <b>amount</b> is wrong.", kind="note")
+        agent_id = agent.id
+        db.session.commit()
+        run_jobs()  # (the RQ run executes it in this thread, ending this session: reload the agent)
+        agent = db.session.get(User, agent_id)
         notifications.mark_read(agent, [db.session.scalars(select(Notification.id).order_by(Notification.id)).first()])
         db.session.commit()
     assert message.id

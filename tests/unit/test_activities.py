@@ -240,6 +240,98 @@ def test_cancel_deletes_the_activity_and_its_inbox_lines(thread, planned_jobs):
     assert notifications_of(assignee) == []
 
 
+# ---- editing: reschedule, reassign, reword ---------------------------------------------------
+
+def edit_with(activity, editor, **changes):
+    values = {"activity_type": activity.activity_type, "due_date": activity.due_date,
+              "assignee": activity.assignee, "summary": activity.summary, "note": activity.note}
+    values.update(changes)
+    return activities.edit(activity, editor, **values)
+
+
+def test_rescheduling_plans_a_new_reminder_and_the_old_one_stays_silent(thread, planned_jobs):
+    me = make_user(timezone="Pacific/Auckland")
+    today = local_today(me)
+    activity = activities.schedule(thread, me, activity_type="call", due_date=today + timedelta(days=1), assignee=me)
+    db.session.commit()
+    first_moment = activities.reminder_at(activity)
+    planned_jobs.clear()
+
+    edit_with(activity, me, due_date=today + timedelta(days=5), summary="Call after the holidays")
+    db.session.commit()
+
+    assert (activity.due_date, activity.summary) == (today + timedelta(days=5), "Call after the holidays")
+    [(func, args, at)] = planned_jobs
+    assert func.__name__ == "send_reminder_job" and args == (activity.id,)
+    assert at == activities.reminder_at(activity) > first_moment
+    # The job planned for the first moment finds the activity moved and sends nothing.
+    assert activities.send_reminder(activity.id, now=first_moment) is False
+    assert notifications_of(me) == []
+
+
+def test_moving_a_reminded_activity_reminds_again(thread, planned_jobs):
+    me = make_user()
+    activity = add_activity(thread, me, local_today(me) - timedelta(days=1), reminded_at=utcnow())
+    edit_with(activity, me, due_date=local_today(me) + timedelta(days=2))
+    db.session.commit()
+    assert activity.reminded_at is None and len(planned_jobs) == 1
+
+
+def test_rewording_alone_keeps_the_reminder_as_it_was(thread, planned_jobs):
+    me = make_user()
+    activity = add_activity(thread, me, local_today(me) + timedelta(days=2))
+    edit_with(activity, me, summary="Better words", note="More detail", activity_type="email")
+    db.session.commit()
+    assert (activity.summary, activity.note, activity.activity_type) == ("Better words", "More detail", "email")
+    assert planned_jobs == []
+
+
+def test_reassigning_moves_the_inbox_line_to_the_new_assignee(thread, planned_jobs):
+    lead, first, second = make_user(name="Alice Admin"), make_user(name="Bob Agent"), make_user(name="Carol Agent")
+    activity = activities.schedule(thread, lead, activity_type="todo", due_date=local_today(first) + timedelta(days=1),
+                                   assignee=first, summary="Send the quote")
+    db.session.commit()
+    assert len(notifications_of(first)) == 1
+
+    edit_with(activity, lead, assignee=second)
+    db.session.commit()
+
+    assert activity.assignee_id == second.id
+    assert notifications_of(first) == []
+    [note] = notifications_of(second)
+    assert note.activity_id == activity.id
+    assert note.summary.startswith("Alice Admin assigned you “Send the quote” on Ada Customer")
+
+
+def test_taking_an_activity_over_notifies_nobody(thread, planned_jobs):
+    first, me = make_user(), make_user()
+    activity = add_activity(thread, first, local_today(first) + timedelta(days=1))
+    edit_with(activity, me, assignee=me)
+    db.session.commit()
+    assert notifications_of(me) == [] and activity.assignee_id == me.id
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"activity_type": "lunch"}, "activity_type"),
+    ({"due_date": None}, "due_date"),
+    ({"assignee": None}, "assignee_id"),
+    ({"summary": "x" * 201}, "summary"),
+])
+def test_an_edit_refuses_bad_input_naming_the_field(thread, planned_jobs, change, field):
+    me = make_user()
+    activity = add_activity(thread, me, local_today(me))
+    with pytest.raises(ActivityError) as err:
+        edit_with(activity, me, **change)
+    assert err.value.field == field
+
+
+def test_a_done_activity_cannot_be_edited(thread, planned_jobs):
+    me = make_user()
+    activity = add_activity(thread, me, local_today(me), done_at=utcnow())
+    with pytest.raises(ActivityError, match="already done"):
+        edit_with(activity, me, summary="Too late")
+
+
 def test_viewers_of_the_thread_get_the_new_list_after_commit(thread, planned_jobs):
     from app.services import realtime
 

@@ -142,6 +142,81 @@ def test_bad_input_without_javascript_is_the_form_page_again(client, users, thre
     assert response.status_code == 422 and b"<html" in response.data and b"Choose a due date." in response.data
 
 
+# ---- editing ------------------------------------------------------------------------------
+
+def test_the_edit_form_comes_filled_in_the_panel_or_as_a_page(client, users, thread):
+    activity = add_activity(thread, users.agent2, local_today(users.agent2) + timedelta(days=3),
+                            summary="Send the quote", note="Use the new price list")
+    login(client, users.agent)
+    fragment = client.get(f"/activities/{activity.id}/edit", headers=HX).get_data(as_text=True)
+    assert "<html" not in fragment and f'action="/activities/{activity.id}"' in fragment
+    assert 'value="Send the quote"' in fragment and "Use the new price list" in fragment
+    assert f'value="{activity.due_date.isoformat()}"' in fragment
+    assert re.search(rf'<option selected value="{users.agent2.id}">|<option value="{users.agent2.id}" selected', fragment)
+    assert "Save</button>" in fragment
+    page = client.get(f"/activities/{activity.id}/edit").get_data(as_text=True)
+    assert "<html" in page and "Edit the activity" in page
+
+
+def test_rescheduling_returns_the_panel_with_the_new_day(client, users, thread):
+    activity = add_activity(thread, users.agent, local_today(users.agent))
+    login(client, users.agent)
+    later = local_today(users.agent) + timedelta(days=3)
+    response = client.post(f"/activities/{activity.id}", headers=HX, data=form_data(
+        client, thread, activity_type="email", summary="Send the quote", due_date=later.isoformat(),
+        assignee_id=str(users.agent.id)))
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200, html
+    assert f'id="activities-{thread.id}"' in html and "In 3 days" in html
+    db.session.expire_all()
+    saved = db.session.get(Activity, activity.id)
+    assert (saved.due_date, saved.activity_type) == (later, "email")
+
+
+def test_reassigning_notifies_the_new_assignee(client, users, thread):
+    activity = add_activity(thread, users.agent, local_today(users.agent))
+    login(client, users.agent)
+    client.post(f"/activities/{activity.id}", headers=HX,
+                data=form_data(client, thread, assignee_id=str(users.agent2.id)))
+    [note] = db.session.scalars(select(Notification).where(Notification.user_id == users.agent2.id)).all()
+    assert note.activity_id == activity.id and "Bob Agent assigned you" in note.summary
+
+
+def test_a_bad_edit_is_422_inline_and_changes_nothing(client, users, thread):
+    activity = add_activity(thread, users.agent, local_today(users.agent), summary="Send the quote")
+    login(client, users.agent)
+    response = client.post(f"/activities/{activity.id}", headers=HX, data=form_data(
+        client, thread, summary="New words kept", due_date="", assignee_id=str(users.agent.id)))
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422 and response.headers["HX-Retarget"] == f"#activity-form-{thread.id}"
+    assert "Choose a due date." in html and 'value="New words kept"' in html
+    db.session.expire_all()
+    assert db.session.get(Activity, activity.id).summary == "Send the quote"
+
+
+def test_editing_without_javascript_goes_back_where_it_came_from(client, users, contact, thread):
+    activity = add_activity(thread, users.agent, local_today(users.agent))
+    login(client, users.agent)
+    data = form_data(client, thread, assignee_id=str(users.agent.id), summary="From the record")
+    response = client.post(f"/activities/{activity.id}", data=data)
+    assert response.status_code == 302 and response.headers["Location"] == f"/contacts/{contact.id}"
+    page = client.get(f"/activities/{activity.id}/edit?view=mine").get_data(as_text=True)
+    assert f'action="/activities/{activity.id}?view=mine"' in page
+    data["activity-summary"] = "From my list"
+    response = client.post(f"/activities/{activity.id}?view=mine", data=data)
+    assert response.status_code == 302 and response.headers["Location"] == "/activities"
+    assert db.session.get(Activity, activity.id).summary == "From my list"
+
+
+def test_a_done_or_unknown_activity_cannot_be_edited(client, users, thread):
+    done = add_activity(thread, users.agent, local_today(users.agent), done_at=db.func.now())
+    login(client, users.agent)
+    token = csrf_token(client, "/activities")
+    for activity_id in (done.id, 999999):
+        assert client.get(f"/activities/{activity_id}/edit").status_code == 404
+        assert client.post(f"/activities/{activity_id}", data={"csrf_token": token}).status_code == 404
+
+
 def test_done_with_feedback_logs_a_note_and_refreshes_the_panel(client, users, thread):
     activity = add_activity(thread, users.agent2, summary="Call Ada")
     login(client, users.agent)
@@ -222,6 +297,8 @@ def test_activities_on_a_thread_i_cannot_read_are_404(client, users, thread, mon
     monkeypatch.setattr("app.services.access.can_read_thread", lambda user, t: False)
     assert client.post(f"/activities/{activity.id}/done", data={"csrf_token": token}).status_code == 404
     assert client.post(f"/activities/{activity.id}/cancel", data={"csrf_token": token}).status_code == 404
+    assert client.get(f"/activities/{activity.id}/edit").status_code == 404
+    assert client.post(f"/activities/{activity.id}", data={"csrf_token": token}).status_code == 404
     assert client.get(f"/threads/{thread.id}/activities/new").status_code == 404
     assert db.session.get(Activity, activity.id).done_at is None
 
@@ -261,7 +338,7 @@ def test_my_activities_empty_state(client, users):
 
 # ---- who may do what -----------------------------------------------------------------------
 
-ACTIONS = ("schedule", "done", "cancel", "mine")
+ACTIONS = ("schedule", "edit", "done", "cancel", "mine")
 
 
 @pytest.mark.parametrize("who", ["admin", "agent", "portal", "anonymous"])
@@ -273,6 +350,9 @@ def test_access_matrix(client, users, thread, who, action):
     if action == "schedule":
         response = client.post(f"/threads/{thread.id}/activities", headers=HX, data={
             **form_data(client, thread, assignee_id=str(users.agent2.id)), "csrf_token": token})
+    elif action == "edit":
+        response = client.post(f"/activities/{activity.id}", headers=HX, data={
+            **form_data(client, thread, assignee_id=str(users.agent2.id), summary="Edited"), "csrf_token": token})
     elif action == "done":
         response = client.post(f"/activities/{activity.id}/done", headers=HX, data={"csrf_token": token})
     elif action == "cancel":
@@ -289,6 +369,7 @@ def test_access_matrix(client, users, thread, who, action):
     db.session.expire_all()
     changed = {
         "schedule": lambda: count(Activity) == 2,
+        "edit": lambda: db.session.get(Activity, activity.id).summary == "Edited",
         "done": lambda: db.session.get(Activity, activity.id).done_at is not None,
         "cancel": lambda: db.session.get(Activity, activity.id) is None,
         "mine": lambda: False,

@@ -61,6 +61,14 @@ def _new_form(formdata=None) -> ActivityForm:
     return form
 
 
+def _edit_form(activity: Activity, formdata=None) -> ActivityForm:
+    form = ActivityForm(formdata=formdata, prefix=FORM_PREFIX, assignees=activities.assignable_users(),
+                        obj=None if formdata is not None else activity)
+    if formdata is None:
+        form.assignee_id.data = str(activity.assignee_id)
+    return form
+
+
 def _record_url(thread: Thread) -> str | None:
     record = thread.record
     return messaging.record_url(record) if record is not None else None
@@ -95,11 +103,7 @@ def panel(thread_id: int):
 def new(thread_id: int):
     """The schedule form: into the panel's form slot, or as a page without JavaScript."""
     thread = get_thread(thread_id)
-    form = _new_form()
-    if wants_fragment():
-        return render_template("activities/_form.html", thread=thread, form=form)
-    return render_template("activities/new.html", thread=thread, form=form, record=thread.record,
-                           record_url=_record_url(thread))
+    return _form_response(thread, _new_form())
 
 
 @bp.post("/threads/<int:thread_id>/activities")
@@ -123,11 +127,47 @@ def create(thread_id: int):
                 return _panel(thread)
             flash(f"Activity scheduled for {activity.assignee.name}.", "success")
             return redirect(_record_url(thread) or url_for(".mine"))
+    return _form_response(thread, form, status=422)
+
+
+@bp.get("/activities/<int:activity_id>/edit")
+@staff_required
+def edit(activity_id: int):
+    """The form to reschedule, reassign or reword an open activity (panel slot, or a page)."""
+    activity = get_activity(activity_id)
+    thread = db.session.get(Thread, activity.thread_id)
+    return _form_response(thread, _edit_form(activity), activity)
+
+
+@bp.post("/activities/<int:activity_id>")
+@staff_required
+def save(activity_id: int):
+    """Save an edited activity; errors come back inline (422) with what was typed."""
+    activity = get_activity(activity_id)
+    thread = db.session.get(Thread, activity.thread_id)
+    form = _edit_form(activity, request.form)
+    if form.validate():
+        try:
+            activities.edit(
+                activity, current_user, activity_type=form.activity_type.data, due_date=form.due_date.data,
+                assignee=form.assignee, summary=form.summary.data, note=form.note.data,
+            )
+        except ActivityError as err:
+            db.session.rollback()
+            _attach_error(form, err)
+        else:
+            db.session.commit()
+            return _after_change(thread, request.args.get("view", "thread"), "Activity saved.")
+    return _form_response(thread, form, activity, status=422)
+
+
+def _form_response(thread: Thread, form: ActivityForm, activity: Activity | None = None, status: int = 200):
+    """The schedule/edit form: into the panel's form slot (htmx), else as a page of its own."""
     if wants_fragment():
-        response = render_template("activities/_form.html", thread=thread, form=form)
-        return response, 422, {"HX-Retarget": f"#activity-form-{thread.id}", "HX-Reswap": "innerHTML"}
-    return render_template("activities/new.html", thread=thread, form=form, record=thread.record,
-                           record_url=_record_url(thread)), 422
+        headers = {"HX-Retarget": f"#activity-form-{thread.id}", "HX-Reswap": "innerHTML"} if status != 200 else {}
+        return render_template("activities/_form.html", thread=thread, form=form, activity=activity), status, headers
+    return render_template("activities/new.html", thread=thread, form=form, activity=activity,
+                           record=thread.record, record_url=_record_url(thread)), status
 
 
 def _attach_error(form, err: ActivityError) -> None:
