@@ -12,8 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import available_timezones
 
-from email_validator import EmailNotValidError, validate_email
-from flask import current_app, has_app_context, has_request_context, render_template, url_for
+from flask import current_app, has_request_context, render_template, url_for
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func, or_, select
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -22,7 +21,7 @@ from app.extensions import db
 from app.models import ROLES, Contact, OutboxMail, User
 from app.models.accounts import NOTIFY_CHOICES
 from app.models.base import utcnow
-from app.services import mailer
+from app.services import contacts, mailer
 from app.services.attachments import sniff_raster
 from app.services.transaction import on_commit
 
@@ -67,14 +66,9 @@ class TokenError(AccountError):
 # ---- users -------------------------------------------------------------------------------
 
 def normalize_email(raw: str) -> str:
-    """Validated, lower-cased address; raises ValueError with a readable reason."""
-    # Tests may use the reserved `.test` domain (RFC 6761); real deployments may not.
-    testing = has_app_context() and current_app.testing
-    try:
-        return validate_email((raw or "").strip(), check_deliverability=False,
-                              test_environment=testing).normalized.lower()
-    except EmailNotValidError as err:
-        raise ValueError(str(err)) from None
+    """A user's address: validated and lower-cased (sign-in ignores case); raises ValueError
+    (contacts.AddressError) with a readable reason."""
+    return contacts.normalize_address(raw).lower()
 
 
 def find_user_by_email(email: str) -> User | None:

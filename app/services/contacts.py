@@ -3,7 +3,7 @@ import re
 from email.utils import parseaddr
 
 from email_validator import EmailNotValidError, validate_email
-from flask import current_app
+from flask import current_app, has_app_context
 from sqlalchemy import func, select
 
 from app.extensions import db
@@ -17,11 +17,24 @@ class AddressError(ValueError):
     """An address list a user typed that cannot be used, in words for them."""
 
 
+def normalize_address(raw: str) -> str:
+    """A valid mailbox address, normalised (the domain lower-cased, the local part as typed);
+    AddressError says why not. The one address check of the app: users, contacts, Cc.
+
+    Tests may use the reserved `.test` domain (RFC 6761); real deployments may not.
+    """
+    testing = has_app_context() and current_app.testing
+    try:
+        return validate_email((raw or "").strip(), check_deliverability=False,
+                              test_environment=testing).normalized
+    except EmailNotValidError as err:
+        raise AddressError(str(err)) from None
+
+
 def parse_addresses(value: str) -> list[tuple[str, str]]:
     """`"Ann <ann@x.com>, bob@y.org"` -> [(name, normalised address)], duplicates dropped.
 
-    Commas, semicolons and line breaks separate; each address must be a valid mailbox
-    (tests may use the reserved `.test` domain, real deployments may not).
+    Commas, semicolons and line breaks separate; each address must be a valid mailbox.
     """
     found: dict[str, tuple[str, str]] = {}
     for piece in _SEPARATOR.split(value or ""):
@@ -31,10 +44,9 @@ def parse_addresses(value: str) -> list[tuple[str, str]]:
         name, raw = parseaddr(piece)
         try:
             if not raw or raw not in piece:  # the parser guessed: never send to what was not typed
-                raise EmailNotValidError(piece)
-            address = validate_email(raw, check_deliverability=False,
-                                     test_environment=current_app.testing).normalized
-        except EmailNotValidError:
+                raise AddressError(piece)
+            address = normalize_address(raw)
+        except AddressError:
             raise AddressError(f"“{piece[:80]}” is not an email address.") from None
         found.setdefault(address.lower(), (" ".join(name.split())[:160], address))
     if len(found) > MAX_ADDRESSES:

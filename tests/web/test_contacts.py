@@ -131,7 +131,8 @@ def test_create_a_contact(client, agent):
     })
     contact = db.session.scalar(select(Contact).where(Contact.name == "Ada Lovelace"))
     assert response.status_code == 302 and response.headers["Location"] == f"/contacts/{contact.id}"
-    assert contact.email == "ada@lovelace.test" and contact.job_title is None and contact.notes == "Prefers email"
+    assert contact.email == "Ada@lovelace.test"  # the domain normalised, the local part as typed
+    assert contact.job_title is None and contact.notes == "Prefers email"
     thread = contact.thread
     followers = {(f.contact_id, f.user_id) for f in db.session.scalars(select(Follower).where(Follower.thread_id == thread.id))}
     assert followers == {(contact.id, None), (None, agent.id)}  # the contact itself and its creator

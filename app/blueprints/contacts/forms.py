@@ -3,16 +3,16 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, StringField, TelField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
-from app.services import accounts
+from app.services import contacts
 
 
 def valid_email(form, field) -> None:
-    """An address `accounts.normalize_email` accepts; stored normalised (lower-case)."""
+    """A valid address, stored normalised as a Cc or a mail would store it (domain lower-case)."""
     if not field.data:
         return
     try:
-        field.data = accounts.normalize_email(field.data)
-    except ValueError:
+        field.data = contacts.normalize_address(field.data)
+    except contacts.AddressError:
         raise ValidationError("Enter a valid email address, like name@example.com.") from None
 
 
