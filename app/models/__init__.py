@@ -7,9 +7,10 @@ from app.models.threads import (
 )
 from app.models.activities import Activity, ACTIVITY_TYPES
 from app.models.mail import OutboxMail
+from app.models.discuss import Channel, ChannelMember, CHANNEL_KINDS
 
 __all__ = [
     "User", "ROLES", "Contact", "Thread", "ThreadMixin", "Message", "MessageRecipient",
     "Attachment", "TrackingValue", "Follower", "Notification", "MESSAGE_KINDS", "Activity",
-    "ACTIVITY_TYPES", "OutboxMail",
+    "ACTIVITY_TYPES", "OutboxMail", "Channel", "ChannelMember", "CHANNEL_KINDS",
 ]

@@ -22,6 +22,8 @@ class ThreadMixin:
     thread_endpoint_arg: str = "id"
     registry: dict[str, type] = {}
     tracked_fields: dict[str, str] = {}
+    follow_on_post = True  # an author follows the record's thread from their first post on
+    live_position = "afterbegin"  # where a new message goes in the list (the chatter: on top)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -62,8 +64,13 @@ class Thread(db.Model):
     __table_args__ = (UniqueConstraint("res_model", "res_id", name="uq_threads_record"),)
 
     @property
+    def model(self) -> type | None:
+        """The record's class (its behaviour: following, live position, access hooks)."""
+        return ThreadMixin.registry.get(self.res_model)
+
+    @property
     def record(self):
-        model = ThreadMixin.registry.get(self.res_model)
+        model = self.model
         return db.session.get(model, self.res_id) if model else None
 
 

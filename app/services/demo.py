@@ -130,6 +130,7 @@ def load(admin_password: str) -> None:
             contact.created_at = when
         _conversations(team, contacts, clock)
         _activities(team, contacts)
+        _team_chat(team, clock)
         db.session.flush()
         # Notify now rather than by the queued jobs, so the first page opened shows a full inbox
         # (the jobs then find nothing left to do).
@@ -142,6 +143,27 @@ def _post(clock, thread, author, body, when, **kwargs):
     message = messaging.post_message(thread, author, body, **kwargs)
     clock.stamp(message, when)
     return message
+
+
+def _team_chat(team: dict, clock: _Clock) -> None:
+    """Discuss: a public channel for everyone, a private one, and a direct message to the admin."""
+    from app.services import discuss
+
+    maya, tomas, priya, jonas, alex = (team["maya"], team["tomás"], team["priya"], team["jonas"], team["alex"])
+    general = discuss.create_channel(alex, "general", description="Company-wide news and questions",
+                                     members=[maya, tomas, priya, jonas])
+    leads = discuss.create_channel(alex, "support-leads", description="Escalations and staffing",
+                                   private=True, members=[maya])
+    dm = discuss.direct_message(maya, alex)
+    for channel, author, body, day, hour in (
+        (general, alex, "Welcome to Hilo! Use #general for anything the whole team should see.", 6, 9),
+        (general, priya, "The new returns policy goes live on Monday; the FAQ article is updated.", 2, 11),
+        (general, jonas, "Thanks Priya. @Tomás Ortega can you check the Spanish translation?", 1, 10),
+        (leads, maya, "Two agents are out on Friday: I will cover the morning queue.", 1, 16),
+        (dm, maya, "Hi Alex, could you look at the Nordic Outdoors contract before the call?", 0, 9),
+    ):
+        message = discuss.post(channel, author, body)
+        clock.stamp(message, clock.at(day, hour, 5))
 
 
 def _conversations(team: dict, contacts: dict, clock: _Clock) -> None:

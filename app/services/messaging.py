@@ -190,7 +190,7 @@ def post_message(thread: Thread, author: User | None, body: str, *, kind: str = 
     except BaseException:
         attachment_store.delete_files(stored)
         raise
-    if author is not None:
+    if author is not None and thread.model.follow_on_post:
         follow(thread, user=author)
     for name, address in copied:
         follow(thread, contact=contacts.for_address(name, address))
@@ -349,7 +349,7 @@ def publish_message(message: Message, thread: Thread, *, replace: bool = False) 
     """
     files = thread_files(thread) if message.attachments else None
     html_fragment = render_template("chatter/_message_live.html", message=message, thread=thread,
-                                    replace=replace, files=files)
+                                    replace=replace, files=files, position=thread.model.live_position)
     realtime.publish(f"thread:{thread.id}", html_fragment)
 
 

@@ -21,6 +21,11 @@ from app.services.transaction import on_commit_batch
 log = logging.getLogger(__name__)
 
 
+# A control line on a user's topic, never sent to the browser: "access to <topic> changed,
+# check it again" (leaving a private channel stops its events at once).
+REVOKE = "\x00revoke:"
+
+
 def publish(topic: str, html: str) -> None:
     """Send `html` to every socket subscribed to `topic`, after the current commit."""
     bus = current_app.extensions["hilo_bus"]
@@ -33,7 +38,7 @@ def publish_now(topic: str, html: str) -> None:
 
 
 class Subscription:
-    """A socket's mailbox: the bus puts fragments in, the socket loop takes them out."""
+    """A socket's mailbox: the bus puts `(topic, fragment)` in, the socket loop takes fragments out."""
 
     def __init__(self, bus, topics):
         self.bus = bus
@@ -41,10 +46,18 @@ class Subscription:
         self.queue: queue.Queue = queue.Queue(maxsize=1000)
 
     def get(self, timeout: float | None = None) -> str | None:
+        """The next fragment of a topic still subscribed (None when none came in time)."""
         try:
-            return self.queue.get(timeout=timeout)
+            while True:
+                topic, html = self.queue.get(timeout=timeout)
+                if topic in self.topics:
+                    return html
         except queue.Empty:
             return None
+
+    def drop(self, topic: str) -> None:
+        """Stop receiving `topic` now, including what is already queued for it."""
+        self.bus.unsubscribe(self, [topic])
 
     def close(self) -> None:
         self.bus.unsubscribe(self)
@@ -72,12 +85,16 @@ class LocalBus:
                 self._subs[topic].add(sub)
         return sub
 
-    def unsubscribe(self, sub: Subscription) -> None:
+    def unsubscribe(self, sub: Subscription, topics=None) -> None:
+        """Remove `sub` from `topics` (default: all of its topics)."""
         with self._lock:
-            for topic in sub.topics:
-                self._subs[topic].discard(sub)
-                if not self._subs[topic]:
-                    del self._subs[topic]
+            for topic in list(sub.topics if topics is None else topics):
+                sub.topics.discard(topic)
+                subs = self._subs.get(topic)
+                if subs is not None:
+                    subs.discard(sub)
+                    if not subs:
+                        del self._subs[topic]
 
     def send(self, topic: str, html: str) -> None:
         self.deliver(topic, html)
@@ -92,7 +109,7 @@ class LocalBus:
             targets = list(self._subs.get(topic, ()))
         for sub in targets:
             try:
-                sub.queue.put_nowait(html)
+                sub.queue.put_nowait((topic, html))
             except queue.Full:  # a stuck socket must not block the others
                 log.warning("dropping event for a slow socket on %s", topic)
 

@@ -255,6 +255,9 @@ def test_demo_data_fills_the_contacts_and_their_conversations(app, client):
     assert count(User, User.role == "agent") == 4 and count(Contact) == 25
     assert count(Message, Message.kind == "note") >= 5 and count(Message, Message.kind == "tracking") == 2
     assert count(Notification, Notification.kind == "mention") >= 4 and count(OutboxMail) >= 4
+    from app.models import Channel
+
+    assert sorted(db.session.scalars(select(Channel.kind))) == ["channel", "channel", "dm"]
     login(client, admin, "a demo password 123")
     elena = db.session.scalar(select(Contact).where(Contact.name == "Elena Petrova"))
     page = client.get(f"/contacts/{elena.id}").get_data(as_text=True)

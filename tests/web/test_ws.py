@@ -108,3 +108,54 @@ def test_another_users_topic_is_refused(live_server, make_client, users):
 def test_unknown_or_malformed_topics_are_refused(live_server, make_client, users, topic):
     ws = connect(live_server, session_cookie(make_client, users.admin), topic)
     assert_refused(ws)
+
+
+# ---- Discuss: a private channel's socket events --------------------------------------------------
+
+@pytest.fixture
+def private_channel(app, users):
+    from app.services import discuss
+
+    with app.test_request_context(base_url=app.config["BASE_URL"]):
+        channel = discuss.create_channel(users.agent, "secret", private=True, members=[users.agent2])
+        db.session.commit()
+    return channel
+
+
+@pytest.mark.parametrize("who", ["admin", "outsider", "portal", "anonymous"])
+def test_a_private_channel_socket_is_refused_to_non_members(live_server, make_client, users, private_channel, who):
+    from tests.conftest import make_user
+
+    user = {"admin": users.admin, "portal": users.portal, "anonymous": None,
+            "outsider": make_user(name="Olga Outsider")}[who]
+    ws = connect(live_server, session_cookie(make_client, user), f"thread:{private_channel.ensure_thread().id}")
+    assert_refused(ws)
+
+
+def test_leaving_a_channel_stops_its_live_events_at_once(app, live_server, make_client, users, private_channel):
+    from app.services import discuss
+
+    topic = f"thread:{private_channel.ensure_thread().id}"
+    ws = connect(live_server, session_cookie(make_client, users.agent2), topic)
+    try:
+        wait_until_subscribed(app, ws, topic)
+        with app.test_request_context(base_url=app.config["BASE_URL"]):
+            discuss.post(private_channel, users.agent, "Before you go")
+            db.session.commit()
+            receive_matching(ws, "Before you go")
+            discuss.leave(private_channel, users.agent2)
+            db.session.commit()
+            discuss.post(private_channel, users.agent, "After you left")
+            db.session.commit()
+            # A marker on the user's own topic, published after the post: once it arrives, the
+            # post (published earlier, on the same bus) would have arrived before it.
+            app.extensions["hilo_bus"].send(f"user:{users.agent2.id}", '<div id="marker"></div>')
+        frames = []
+        while not frames or 'id="marker"' not in frames[-1]:
+            frame = ws.receive(timeout=5)
+            assert frame is not None, "the marker never arrived"
+            frames.append(frame)
+        assert not any("After you left" in f for f in frames)
+        assert not any(f.startswith("\x00") for f in frames)  # control lines never reach the browser
+    finally:
+        ws.close()

@@ -38,8 +38,20 @@ def staff_socket(ws):
         try:
             while ws.connected:
                 html = mailbox.get(timeout=1.0)
-                if html is not None:
+                if html is not None and html.startswith(realtime.REVOKE):
+                    recheck(mailbox, html[len(realtime.REVOKE):])
+                elif html is not None:
                     ws.send(html)
                 ws.receive(timeout=0)  # drain client frames; raises once the client is gone
         except ConnectionClosed:
             pass
+
+
+def recheck(mailbox, topic: str) -> None:
+    """Access changed (the user left a channel): keep `topic` only if it is still allowed."""
+    try:
+        allowed = access.can_subscribe(current_user, topic)
+    finally:
+        db.session.remove()  # the socket holds no database connection between events
+    if not allowed:
+        mailbox.drop(topic)

@@ -73,8 +73,12 @@
       if (event.target === self.input) self.addFiles(self.input.files);
     });
     this.textarea.addEventListener("input", function () { self.saveSoon(); });
+    var enterSends = form.hasAttribute("data-enter-sends");  // chat: Enter sends, Shift+Enter is a new line
     this.textarea.addEventListener("keydown", function (event) {
-      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+      if (event.key !== "Enter" || event.isComposing) return;
+      var mentions = self.textarea._mentions;
+      if (mentions && !mentions.menu.hidden) return;  // Enter picks the highlighted colleague
+      if (event.ctrlKey || event.metaKey || (enterSends && !event.shiftKey && !event.altKey)) {
         event.preventDefault();
         self.send();
       }
@@ -470,6 +474,56 @@
       event.detail.serverResponse = response.replace(
         new RegExp('<article id="' + match[1] + '"[\\s\\S]*?</article>'), "");
     }
+  });
+
+  // A socket that dropped and came back missed what was published meanwhile: lists that
+  // know how (data-catch-up-url) fetch the messages after their last row. Rows that arrive
+  // twice (fetched and pushed) are dropped by id.
+  var socketOpened = false;
+  document.addEventListener("htmx:wsOpen", function () {
+    if (!socketOpened) { socketOpened = true; return; }
+    document.querySelectorAll("[data-catch-up-url]").forEach(function (list) {
+      var rows = list.querySelectorAll(".message[id^='message-']");
+      var last = rows.length ? rows[rows.length - 1].id.replace("message-", "") : "0";
+      htmx.ajax("GET", list.getAttribute("data-catch-up-url") + "?after=" + last,
+                { target: list, swap: "beforeend" });
+    });
+  });
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    if (!target || !target.hasAttribute || !target.hasAttribute("data-catch-up-url")) return;
+    var response = event.detail.serverResponse || "";
+    event.detail.serverResponse = response.replace(/<article id="(message-\d+)"[\s\S]*?<\/article>/g,
+      function (row, id) { return document.getElementById(id) ? "" : row; });
+  });
+
+  // A conversation reads bottom-up: open at the newest message, and follow new ones while
+  // the reader is at the bottom (not while they scroll back through history).
+  function chatScrollers() { return document.querySelectorAll(".conversation-scroll"); }
+  function nearBottom(box) { return box.scrollHeight - box.scrollTop - box.clientHeight < 120; }
+  var wasNearBottom = new WeakMap();
+  document.addEventListener("htmx:oobBeforeSwap", function () {
+    chatScrollers().forEach(function (box) { wasNearBottom.set(box, nearBottom(box)); });
+  });
+  document.addEventListener("htmx:beforeSwap", function () {
+    chatScrollers().forEach(function (box) { wasNearBottom.set(box, nearBottom(box)); });
+  });
+  function followBottom() {
+    chatScrollers().forEach(function (box) {
+      if (wasNearBottom.get(box) !== false) box.scrollTop = box.scrollHeight;
+    });
+  }
+  document.addEventListener("htmx:oobAfterSwap", followBottom);
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (event.detail.target && event.detail.target.closest && event.detail.target.closest(".chat-older")) return;
+    followBottom();
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    chatScrollers().forEach(function (box) {
+      var separator = box.querySelector(".new-separator");
+      if (separator) box.scrollTop = Math.max(0, separator.offsetTop - box.offsetTop - 40);
+      else box.scrollTop = box.scrollHeight;
+    });
   });
 
   // Relative times ("3 min ago") stay true while the page is open; times pushed live

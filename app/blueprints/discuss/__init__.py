@@ -1,0 +1,5 @@
+from flask import Blueprint
+
+bp = Blueprint("discuss", __name__, url_prefix="/discuss")
+
+from app.blueprints.discuss import routes  # noqa: E402,F401
