@@ -2,9 +2,11 @@
 import logging
 import os
 import time
+from functools import wraps
 from pathlib import Path
 
-from flask import Flask, g, render_template, request
+from flask import Flask, abort, g, render_template, request
+from flask_login import current_user, login_required
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
@@ -98,6 +100,19 @@ def _register_login(app: Flask) -> None:
 
 def wants_fragment() -> bool:
     return bool(request.htmx) and not request.htmx.boosted
+
+
+def staff_required(view):
+    """Signed-in staff only: anonymous visitors sign in, portal users get a 403."""
+    from app.services import access  # (services import the app package's extensions)
+
+    @wraps(view)
+    @login_required
+    def wrapped(*args, **kwargs):
+        if not access.is_staff(current_user):
+            abort(403)
+        return view(*args, **kwargs)
+    return wrapped
 
 
 def _register_errors(app: Flask) -> None:

@@ -274,7 +274,7 @@ def after(channel: Channel, after_id: int) -> list[Message]:
     stmt = (select(Message).where(Message.thread_id == thread.id, Message.id > after_id,
                                   Message.kind.in_(("comment", "notification")))
             .order_by(Message.id).limit(CATCH_UP_LIMIT))
-    return list(db.session.scalars(messaging._with_parts(stmt)).unique())
+    return list(db.session.scalars(messaging.with_parts(stmt)).unique())
 
 
 def mark_seen(channel: Channel, user: User, message_id: int | None = None) -> int:
@@ -322,15 +322,15 @@ def badge_html(channel_id: int, count: int) -> str:
 def push_unread(channel_id: int, message_id: int) -> int:
     """Push every member's new unread count for this conversation (one query, one fragment each).
     Returns how many members were told."""
-    members = list(db.session.scalars(select(ChannelMember).where(ChannelMember.channel_id == channel_id)))
     message = db.session.get(Message, message_id)
     if message is None:
         return 0
+    # The author has read it; muted members get no badge (only their @mentions notify).
+    members = [m for m in db.session.scalars(select(ChannelMember).where(ChannelMember.channel_id == channel_id))
+               if m.user_id != message.author_user_id and not m.muted]
     counts = unread_by_member(members)
     rendered: dict[int, str] = {}
     for member in members:
-        if member.user_id == message.author_user_id or member.muted:  # muted: no badge, mentions only
-            continue
         count = counts.get(member.id, 0)
         if count not in rendered:
             rendered[count] = badge_html(channel_id, count)

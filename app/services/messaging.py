@@ -392,7 +392,7 @@ def track_changes(record, before: dict, author: User | None) -> Message | None:
 
 # ---- reading -------------------------------------------------------------------------------
 
-def _with_parts(stmt):
+def with_parts(stmt):
     """Load what a message row shows in three queries per page, not three per row."""
     return stmt.options(selectinload(Message.attachments), selectinload(Message.tracking_values),
                         selectinload(Message.recipients))
@@ -407,7 +407,7 @@ def thread_page(thread: Thread, kinds, before_id: int | None = None, limit: int 
     stmt = select(Message).where(Message.thread_id == thread.id, Message.kind.in_(kinds))
     if before_id:
         stmt = stmt.where(Message.id < before_id)
-    rows = list(db.session.scalars(_with_parts(stmt.order_by(Message.id.desc()).limit(limit + 1))).unique())
+    rows = list(db.session.scalars(with_parts(stmt.order_by(Message.id.desc()).limit(limit + 1))).unique())
     return rows[:limit], len(rows) > limit
 
 

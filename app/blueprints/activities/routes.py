@@ -3,12 +3,11 @@
 Every view answers htmx with a fragment (the panel, its list, or the page body) and a
 plain request with a full page or a redirect, so everything works without JavaScript.
 """
-from functools import wraps
 
 from flask import abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required
+from flask_login import current_user
 
-from app import wants_fragment
+from app import staff_required, wants_fragment
 from app.blueprints.activities import bp
 from app.blueprints.activities.forms import ActivityForm, DoneForm
 from app.extensions import db
@@ -18,17 +17,6 @@ from app.services.activities import ActivityError
 from app.templating import local_today
 
 FORM_PREFIX = "activity"
-
-
-def staff_required(view):
-    """Signed-in staff only: anonymous visitors sign in, portal users get a 403."""
-    @wraps(view)
-    @login_required
-    def wrapped(*args, **kwargs):
-        if not access.is_staff(current_user):
-            abort(403)
-        return view(*args, **kwargs)
-    return wrapped
 
 
 def get_thread(thread_id: int) -> Thread:

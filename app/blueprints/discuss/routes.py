@@ -5,12 +5,11 @@ demand) and a composer at the bottom; new messages arrive over the page's socket
 conversations are 404 for whoever is not a member (no hint that they exist).
 """
 import re
-from functools import wraps
 
 from flask import abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required
+from flask_login import current_user
 
-from app import wants_fragment
+from app import staff_required, wants_fragment
 from app.blueprints.discuss import bp
 from app.extensions import db
 from app.models import Channel
@@ -18,17 +17,6 @@ from app.services import access, discuss
 from app.services.attachments import AttachmentError
 from app.services.discuss import DiscussError
 from app.services.messaging import MessageError
-
-
-def staff_required(view):
-    """Signed-in staff only: anonymous visitors sign in, portal users get a 403."""
-    @wraps(view)
-    @login_required
-    def wrapped(*args, **kwargs):
-        if not access.is_staff(current_user):
-            abort(403)
-        return view(*args, **kwargs)
-    return wrapped
 
 
 def load_channel(channel_id: int) -> Channel:

@@ -4,28 +4,16 @@
 each opens its record through `inbox.open`, which marks it read. New rows and
 the bell arrive live over the page's socket (see services/notifications).
 """
-from functools import wraps
 
 from flask import abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required
+from flask_login import current_user
 
-from app import wants_fragment
+from app import staff_required, wants_fragment
 from app.blueprints.inbox import bp
 from app.extensions import db
-from app.services import access, notifications
+from app.services import notifications
 
 FILTERS = ("all", "unread")
-
-
-def staff_required(view):
-    """Signed-in staff only: anonymous visitors sign in, portal users get a 403."""
-    @wraps(view)
-    @login_required
-    def wrapped(*args, **kwargs):
-        if not access.is_staff(current_user):
-            abort(403)
-        return view(*args, **kwargs)
-    return wrapped
 
 
 def _filter() -> str:
