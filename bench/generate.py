@@ -70,8 +70,8 @@ def pg_url(name: str) -> str:
     return re.sub(r"/[^/]*$", f"/{name}", PG_ADMIN_URL)
 
 
-def create_database(db: str) -> str:
-    """Drop and create the benchmark database; returns its SQLAlchemy URL."""
+def create_database(db: str, name: str = PG_DB_NAME) -> str:
+    """Drop and create the benchmark database (PostgreSQL: `name`); returns its SQLAlchemy URL."""
     OUT.mkdir(parents=True, exist_ok=True)
     if db == "sqlite":
         for suffix in ("", "-wal", "-shm"):
@@ -80,11 +80,11 @@ def create_database(db: str) -> str:
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                          "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": PG_DB_NAME})
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{PG_DB_NAME}"'))
-        conn.execute(text(f'CREATE DATABASE "{PG_DB_NAME}"'))
+                          "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": name})
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
-    return pg_url(PG_DB_NAME)
+    return pg_url(name)
 
 
 def migrate(url: str):

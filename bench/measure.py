@@ -145,12 +145,20 @@ def free_port() -> int:
 class Server:
     """gunicorn serving wsgi:app on the benchmark database; logs in bench/out/gunicorn-<db>.log."""
 
-    def __init__(self, meta: dict):
+    def __init__(self, meta: dict, workers: int = WORKERS, threads: int = THREADS, job_workers: int = 1,
+                 worker_class: str = "gthread", gunicorn_args: tuple[str, ...] = (), log_name: str | None = None,
+                 extra_env: dict | None = None, flush_redis: bool = True, redis_url: str = BENCH_REDIS_URL):
         self.meta = meta
         self.port = free_port()
-        self.log_path = OUT / f"gunicorn-{meta['db']}.log"
+        self.workers, self.threads, self.job_workers = workers, threads, job_workers
+        self.worker_class = worker_class
+        self.gunicorn_args = tuple(gunicorn_args)  # e.g. ("--worker-connections", "2000") for bench/ws.py
+        self.extra_env = dict(extra_env or {})
+        self.flush_redis = flush_redis  # False for a second server beside a running one
+        self.redis_url = redis_url  # each benchmark its own Redis db: starting a server flushes it
+        self.log_path = OUT / (log_name or f"gunicorn-{meta['db']}.log")
         self.proc: subprocess.Popen | None = None
-        self.worker: subprocess.Popen | None = None
+        self.job_procs: list[subprocess.Popen] = []
 
     def environment(self) -> dict:
         env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL", "SMTP_URL")}
@@ -165,24 +173,26 @@ class Server:
             "FLASK_APP": "wsgi",
         })
         if self.meta["db"] == "postgresql":
-            env["REDIS_URL"] = BENCH_REDIS_URL
+            env["REDIS_URL"] = self.redis_url
+        env.update(self.extra_env)
         return env
 
     def start(self) -> "Server":
-        if self.meta["db"] == "postgresql":
+        if self.meta["db"] == "postgresql" and self.flush_redis:
             from redis import Redis
 
-            Redis.from_url(BENCH_REDIS_URL).flushdb()  # our own db number: rate limits, queue, bus
+            Redis.from_url(self.redis_url).flushdb()  # our own db number: rate limits, queue, bus
         log = self.log_path.open("w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--worker-class", "gthread", "--workers", str(WORKERS),
-             "--threads", str(THREADS), "--bind", f"127.0.0.1:{self.port}", "--log-level", "warning",
-             "--timeout", "120", "wsgi:app"],
+            [sys.executable, "-m", "gunicorn", "--worker-class", self.worker_class, "--workers", str(self.workers),
+             "--threads", str(self.threads), "--bind", f"127.0.0.1:{self.port}", "--log-level", "warning",
+             "--timeout", "120", *self.gunicorn_args, "wsgi:app"],
             cwd=ROOT, env=self.environment(), stdout=log, stderr=subprocess.STDOUT,
         )
-        if self.meta["db"] == "postgresql":  # the RQ worker that runs the follower fan-out
-            self.worker = subprocess.Popen([sys.executable, "-m", "flask", "worker"], cwd=ROOT,
-                                           env=self.environment(), stdout=log, stderr=subprocess.STDOUT)
+        if self.meta["db"] == "postgresql":  # the RQ worker(s) that run the follower fan-out
+            self.job_procs = [subprocess.Popen([sys.executable, "-m", "flask", "worker"], cwd=ROOT,
+                                               env=self.environment(), stdout=log, stderr=subprocess.STDOUT)
+                              for _ in range(self.job_workers)]
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -199,7 +209,7 @@ class Server:
         raise SystemExit(f"gunicorn did not answer within 60 s; see {self.log_path}")
 
     def stop(self) -> None:
-        for proc in (self.worker, self.proc):
+        for proc in (*self.job_procs, self.proc):
             if proc and proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
                 try:

@@ -122,12 +122,19 @@ class RedisBus(LocalBus):
 
     name = "redis"
 
+    # Publishing connections per process. Hundreds of socket and request threads may publish at
+    # once (typing, presence, posts); redis-py's default pool fails past 100 connections
+    # (MaxConnectionsError), a blocking pool makes a burst wait a moment instead.
+    MAX_CONNECTIONS = 64
+    POOL_TIMEOUT = 10  # seconds a publisher waits for a connection before giving up
+
     def __init__(self, url: str, prefix: str = "hilo"):
         super().__init__()
-        from redis import Redis
+        from redis import BlockingConnectionPool, Redis
 
         self.prefix = prefix + ":"
-        self.redis = Redis.from_url(url)
+        self.redis = Redis(connection_pool=BlockingConnectionPool.from_url(
+            url, max_connections=self.MAX_CONNECTIONS, timeout=self.POOL_TIMEOUT))
         self._listener: threading.Thread | None = None
         self._ready = threading.Event()
 
