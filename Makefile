@@ -40,12 +40,12 @@ test-sqlite: install
 test-postgresql: install services
 	HILO_TEST_DB=postgresql $(BIN)/python -m pytest -q $(ARGS)
 
-## Chromium from Debian for the browser tests (no browser download)
+## Chromium from Debian for the browser tests (no browser download), with an emoji font for screenshots
 chromium:
-	@command -v chromium >/dev/null || { \
-	  echo "Installing Debian's chromium for browser tests"; \
+	@{ command -v chromium && test -d /usr/share/fonts/truetype/noto; } >/dev/null 2>&1 || { \
+	  echo "Installing Debian's chromium and emoji font for browser tests"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null; }
 
 ## Start PostgreSQL and Redis if they are installed but stopped (this machine and CI)
 services:

@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException
 from app.config import Config
 from app.extensions import csrf, db, htmx, limiter, login_manager, migrate, sock
 
-BLUEPRINTS = ("main", "auth", "admin", "contacts", "chatter", "activities", "inbox", "discuss", "ws")
+BLUEPRINTS = ("main", "auth", "admin", "contacts", "chatter", "activities", "inbox", "discuss", "ws", "search")
 
 # No inline script anywhere; htmx's own indicator styles are turned off in base.html.
 CSP = (
@@ -48,10 +48,11 @@ def create_app(overrides: dict | None = None) -> Flask:
     limiter.init_app(app)
 
     from app import models  # noqa: F401  (register every table)
-    from app.services import jobs, realtime
+    from app.services import jobs, presence, realtime
 
     jobs.init_app(app)
     realtime.init_app(app)
+    presence.init_app(app)
 
     for area in BLUEPRINTS:
         module = __import__(f"app.blueprints.{area}", fromlist=["bp"])
@@ -77,6 +78,9 @@ def _sqlite_pragmas(dbapi_connection, _record):
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        from app.services.search import register_sqlite_functions  # the search triggers call it
+
+        register_sqlite_functions(dbapi_connection)
 
 
 def _register_login(app: Flask) -> None:

@@ -67,6 +67,10 @@ class Config:
         self.MAX_MESSAGE_CHARS = _int("MAX_MESSAGE_CHARS", 100_000)
         self.THREAD_PAGE_SIZE = _int("THREAD_PAGE_SIZE", 30)
         self.LIST_PAGE_SIZE = _int("LIST_PAGE_SIZE", 25)
+        self.SEARCH_PAGE_SIZE = _int("SEARCH_PAGE_SIZE", 20)
+        # What a search reads of the query: longer input is cut, more words are ignored.
+        self.SEARCH_MAX_QUERY_CHARS = _int("SEARCH_MAX_QUERY_CHARS", 256)
+        self.SEARCH_MAX_WORDS = _int("SEARCH_MAX_WORDS", 8)
         self.TOKEN_MAX_AGE = _int("TOKEN_MAX_AGE", 3 * 24 * 3600)  # invitation / reset links
         self.LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
         self.RATELIMIT_STORAGE_URI = self.REDIS_URL or "memory://"

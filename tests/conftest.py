@@ -116,9 +116,12 @@ def _clean(app):
     """Each test starts with empty tables, an empty Redis db and fresh rate limits."""
     with app.app_context():
         yield
-        wait_idle = getattr(app.extensions["hilo_jobs"], "wait_idle", None)
-        if wait_idle is not None:  # no job of this test may run on the next test's rows
-            wait_idle()
+        backend = app.extensions["hilo_jobs"]
+        if hasattr(backend, "wait_idle"):  # no job of this test may run on the next test's rows
+            backend.wait_idle()
+            with backend._cond:
+                backend._heap.clear()  # nor one planned for later
+                backend._claims.clear()
         db.session.remove()
         tables = [t.name for t in reversed(db.metadata.sorted_tables)]
         with db.engine.begin() as conn:
@@ -131,6 +134,10 @@ def _clean(app):
             from redis import Redis
 
             Redis.from_url(app.config["REDIS_URL"]).flushdb()
+        else:
+            from app.services.presence import LocalPresence
+
+            app.extensions["hilo_presence"] = LocalPresence()
         limiter.reset()
 
 
@@ -361,3 +368,38 @@ def browser_login(page, base_url: str, user, password: str = PASSWORD):
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
     page.wait_for_url(lambda url: "/login" not in url)
+
+
+# Counts the WebSocket frames htmx receives on <html data-ws-frames>, so a browser test can wait
+# for a connected socket with a locator (the CSP forbids evaluating strings in the page).
+WS_PROBE = """
+document.addEventListener('htmx:wsAfterMessage', function () {
+  var root = document.documentElement;
+  root.setAttribute('data-ws-frames', String(Number(root.getAttribute('data-ws-frames') || 0) + 1));
+});
+"""
+
+
+def open_page(browser, base_url, user, path, errors):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.add_init_script(WS_PROBE)
+    page = context.new_page()
+    page.on("pageerror", lambda err: errors.append(f"{user.email}: {err}"))
+    browser_login(page, base_url, user)
+    page.goto(base_url + path)
+    return context, page
+
+
+def wait_for_socket(app, page, topic: str) -> None:
+    """Probe the topic through the bus until the page's socket has received a frame."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    bus = app.extensions["hilo_bus"]
+    for _ in range(50):
+        bus.send(topic, '<div id="socket-probe" hx-swap-oob="true"></div>')
+        try:
+            page.locator("html[data-ws-frames]").wait_for(state="attached", timeout=200)
+            return
+        except PlaywrightTimeout:
+            continue
+    raise AssertionError(f"the page never received {topic}")

@@ -2,15 +2,16 @@
 from app.models.accounts import User, ROLES
 from app.models.contacts import Contact
 from app.models.threads import (
-    Thread, ThreadMixin, Message, MessageRecipient, Attachment, TrackingValue, Follower,
-    Notification, MESSAGE_KINDS,
+    Thread, ThreadMixin, Message, MessageReaction, MessageRecipient, MessageStar, Attachment,
+    TrackingValue, Follower, Notification, MESSAGE_KINDS,
 )
 from app.models.activities import Activity, ACTIVITY_TYPES
 from app.models.mail import OutboxMail
 from app.models.discuss import Channel, ChannelMember, CHANNEL_KINDS
 
 __all__ = [
-    "User", "ROLES", "Contact", "Thread", "ThreadMixin", "Message", "MessageRecipient",
+    "User", "ROLES", "Contact", "Thread", "ThreadMixin", "Message", "MessageReaction", "MessageRecipient",
+    "MessageStar",
     "Attachment", "TrackingValue", "Follower", "Notification", "MESSAGE_KINDS", "Activity",
     "ACTIVITY_TYPES", "OutboxMail", "Channel", "ChannelMember", "CHANNEL_KINDS",
 ]

@@ -25,6 +25,8 @@ class Channel(ThreadMixin, db.Model):
     thread_endpoint_arg = "channel_id"
     follow_on_post = False  # members, not followers: unread counts, and the inbox for @mentions only
     live_position = "beforeend"  # a chat reads top to bottom, the newest message last
+    comments_editable = True  # a chat message was never emailed: its author may fix it
+    live_extra_template = "discuss/_live_extra.html"  # readers mark the conversation seen
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(8), default="channel")
@@ -46,6 +48,11 @@ class Channel(ThreadMixin, db.Model):
     )
 
     @property
+    def read_only(self) -> bool:
+        """An archived channel can be read, not written to or changed."""
+        return self.archived_at is not None
+
+    @property
     def is_channel(self) -> bool:
         return self.kind == "channel"
 
@@ -64,6 +71,13 @@ class Channel(ThreadMixin, db.Model):
         """Public channels: every staff member. Private channels, DMs, group chats: members only
         (admins included: privacy is the point of a private channel)."""
         return self.is_public or self.member(user) is not None
+
+    @classmethod
+    def staff_read_filter(cls, user):
+        """`staff_can_read` as a SQL condition on channels, for search and lists that page in SQL."""
+        is_member = select(ChannelMember.id).where(ChannelMember.channel_id == cls.id,
+                                                   ChannelMember.user_id == user.id).exists()
+        return ((cls.kind == "channel") & cls.is_private.is_(False)) | is_member
 
     @property
     def display_name(self) -> str:

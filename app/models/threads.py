@@ -24,6 +24,8 @@ class ThreadMixin:
     tracked_fields: dict[str, str] = {}
     follow_on_post = True  # an author follows the record's thread from their first post on
     live_position = "afterbegin"  # where a new message goes in the list (the chatter: on top)
+    comments_editable = False  # may authors edit sent messages? (not on records: they were emailed)
+    live_extra_template: str | None = None  # more to push with each new message (e.g. read markers)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -100,6 +102,8 @@ class Message(db.Model):
         "TrackingValue", back_populates="message", cascade="all, delete-orphan", order_by="TrackingValue.id"
     )
     recipients = relationship("MessageRecipient", back_populates="message", cascade="all, delete-orphan")
+    reactions = relationship("MessageReaction", cascade="all, delete-orphan", passive_deletes=True,
+                             order_by="MessageReaction.id")
 
     __table_args__ = (
         Index("ix_messages_thread_id_id", "thread_id", "id"),
@@ -120,6 +124,39 @@ class Message(db.Model):
         if self.author_contact:
             return self.author_contact.name
         return "System"
+
+
+class MessageReaction(db.Model):
+    """An emoji a staff member put on a message (one row per person and emoji)."""
+
+    __tablename__ = "message_reactions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    emoji: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    user = relationship("User", lazy="joined")
+
+    __table_args__ = (
+        UniqueConstraint("message_id", "user_id", "emoji", name="uq_message_reactions_message_user_emoji"),
+    )
+
+
+class MessageStar(db.Model):
+    """A message someone keeps for later (their Starred list): private to them."""
+
+    __tablename__ = "message_stars"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("user_id", "message_id", name="uq_message_stars_user_message"),
+    )
 
 
 class MessageRecipient(db.Model):

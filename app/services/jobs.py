@@ -35,6 +35,12 @@ def enqueue(func, *args, at: datetime | None = None, **kwargs) -> None:
     on_commit(lambda: backend.submit(path, args, kwargs, at))
 
 
+def claim(key: str, seconds: float) -> bool:
+    """True for the first caller in `seconds` (across processes with Redis): "do this at most
+    once per period" (a busy conversation's unread badges)."""
+    return current_app.extensions["hilo_jobs"].claim(key, seconds)
+
+
 def run_job(path: str, args, kwargs):
     """What the RQ worker executes: one job inside the worker's app context.
 
@@ -73,6 +79,9 @@ class RQBackend:
         else:
             self.queue.enqueue_at(_utc(at), run_job, path, args, kwargs)
 
+    def claim(self, key: str, seconds: float) -> bool:
+        return bool(self.redis.set(f"{self.queue.name}:claim:{key}", 1, nx=True, px=int(seconds * 1000)))
+
     def health(self) -> dict:
         from rq import Worker
 
@@ -95,7 +104,17 @@ class ThreadBackend:
         self._running = 0
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._claims: dict[str, float] = {}
         self.failed = 0
+
+    def claim(self, key: str, seconds: float) -> bool:
+        now = time.monotonic()
+        with self._cond:
+            if self._claims.get(key, 0.0) > now:
+                return False
+            self._claims = {k: until for k, until in self._claims.items() if until > now}
+            self._claims[key] = now + seconds
+            return True
 
     def submit(self, path, args, kwargs, at):
         when = _utc(at).timestamp() if at else 0.0

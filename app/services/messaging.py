@@ -213,6 +213,18 @@ def post_message(thread: Thread, author: User | None, body: str, *, kind: str = 
 
 PENDING_GRACE = timedelta(minutes=2)
 
+# res_model -> what else a delivered message of that model's threads sets off (in the same job).
+_after_delivery = {}
+
+
+def after_delivery(res_model: str):
+    """Register `fn(thread, message)` to run when a message of `res_model` is delivered
+    (Discuss pushes its members' unread counts: one job per post, not two)."""
+    def register(fn):
+        _after_delivery[res_model] = fn
+        return fn
+    return register
+
 
 def deliver(message_id: int) -> bool:
     """Notify a posted message's audience, exactly once: mentioned users, following users
@@ -236,6 +248,9 @@ def deliver(message_id: int) -> bool:
         mentioned = [u for u in find_mentions(html_to_text(message.body_html))
                      if access.can_read_thread(u, thread)]
     _notify(thread, message, author, mentioned)
+    hook = _after_delivery.get(thread.res_model)
+    if hook is not None:
+        hook(thread, message)
     if message.recipients:
         db.session.flush()
         publish_message(message, thread, replace=True)
@@ -295,15 +310,35 @@ def _send_to_contacts(message: Message, author: User | None, title: str, contact
         message.message_id = message.message_id or mail.message_id
 
 
-def edit_note(message: Message, body: str) -> Message:
-    """Change an internal note's text (permission is the caller's check).
+def check_editable(message: Message, thread: Thread, verb: str = "edited") -> None:
+    """MessageError unless the message may still change: notes always; sent messages only in
+    threads whose record allows it (a chat, where nothing was emailed); nothing in a read-only
+    record (an archived channel)."""
+    model = thread.model
+    if message.kind not in ("note", "comment"):
+        raise MessageError(f"This line cannot be {verb}.")
+    if message.kind == "comment" and not (model and model.comments_editable):
+        raise MessageError(f"Only internal notes can be {verb}: this message was sent.")
+    if getattr(thread.record, "read_only", False):
+        raise MessageError(f"This conversation is read-only: nothing in it can be {verb}.")
+
+
+def editable(message: Message, thread: Thread | None = None) -> bool:
+    try:
+        check_editable(message, thread or db.session.get(Thread, message.thread_id))
+    except MessageError:
+        return False
+    return True
+
+
+def edit_message(message: Message, body: str) -> Message:
+    """Change a note's (or a chat message's) text; permission is the caller's check.
 
     Users mentioned for the first time by the edit are notified; the others were already.
     """
-    if message.kind != "note":
-        raise MessageError("Only internal notes can be edited.")
-    body = check_body(body, bool(message.attachments))
     thread = db.session.get(Thread, message.thread_id)
+    check_editable(message, thread, "edited")
+    body = check_body(body, bool(message.attachments))
     before = {u.id for u in find_mentions(html_to_text(message.body_html))}
     mentioned = [u for u in find_mentions(body) if access.can_read_thread(u, thread)]
     message.body_html = _render_mentions(text_to_html(body), mentioned)
@@ -318,17 +353,16 @@ def edit_note(message: Message, body: str) -> Message:
     return message
 
 
-def note_text(message: Message) -> str:
-    """A note's body as the plain text its author typed (for the edit form)."""
+def editable_text(message: Message) -> str:
+    """A message's body as the plain text its author typed (for the edit form)."""
     return html_to_text(message.body_html)
 
 
-def delete_note(message: Message) -> None:
-    """Delete an internal note and its attachments (permission is the caller's check)."""
-    if message.kind != "note":
-        raise MessageError("Only internal notes can be deleted.")
-    files = list(message.attachments)
+def delete_message(message: Message) -> None:
+    """Delete a note (or a chat message) and its attachments; permission is the caller's check."""
     thread = db.session.get(Thread, message.thread_id)
+    check_editable(message, thread, "deleted")
+    files = list(message.attachments)
     message_id = message.id
     for attachment in files:
         db.session.delete(attachment)
@@ -395,7 +429,7 @@ def track_changes(record, before: dict, author: User | None) -> Message | None:
 def with_parts(stmt):
     """Load what a message row shows in three queries per page, not three per row."""
     return stmt.options(selectinload(Message.attachments), selectinload(Message.tracking_values),
-                        selectinload(Message.recipients))
+                        selectinload(Message.recipients), selectinload(Message.reactions))
 
 
 def thread_page(thread: Thread, kinds, before_id: int | None = None, limit: int | None = None):
@@ -418,6 +452,19 @@ def thread_files(thread: Thread, kinds=None) -> list[Attachment]:
     if kinds:
         stmt = stmt.where(or_(Attachment.message_id.is_(None), Message.kind.in_(kinds)))
     return list(db.session.scalars(stmt.order_by(Attachment.id.desc())))
+
+
+def message_url(message: Message, thread: Thread | None = None) -> str:
+    """Where a message is read in context: its record's page, opened around it (`around`)."""
+    record = (thread or db.session.get(Thread, message.thread_id)).record
+    return url_for(record.thread_endpoint, **{record.thread_endpoint_arg: record.id},
+                   around=message.id) + f"#message-{message.id}"
+
+
+def record_title(user, record) -> str:
+    """What `user` calls the record: "#general", a colleague's name, a contact's name."""
+    title_for = getattr(record, "title_for", None)
+    return title_for(user) if title_for else record.display_name
 
 
 def record_url(record) -> str:

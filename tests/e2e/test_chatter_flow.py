@@ -1,23 +1,12 @@
 """Browser flow: a note with an @mention reaches the colleague live (bell and thread)."""
 import pytest
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 from app.extensions import db
 from app.services import messaging
-from tests.conftest import browser_login, make_contact
+from tests.conftest import make_contact, open_page, wait_for_socket
 
 pytestmark = pytest.mark.e2e
-
-# Counts the WebSocket frames htmx receives on <html data-ws-frames>, so the test can wait
-# for a connected socket with a locator (the CSP forbids evaluating strings in the page).
-WS_PROBE = """
-document.addEventListener('htmx:wsAfterMessage', function () {
-  var root = document.documentElement;
-  root.setAttribute('data-ws-frames', String(Number(root.getAttribute('data-ws-frames') || 0) + 1));
-});
-"""
-
 
 @pytest.fixture
 def contact(app):
@@ -27,29 +16,6 @@ def contact(app):
     messaging.follow(thread, contact=contact)
     db.session.commit()
     return contact
-
-
-def open_page(browser, base_url, user, path, errors):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.add_init_script(WS_PROBE)
-    page = context.new_page()
-    page.on("pageerror", lambda err: errors.append(f"{user.email}: {err}"))
-    browser_login(page, base_url, user)
-    page.goto(base_url + path)
-    return context, page
-
-
-def wait_for_socket(app, page, topic: str) -> None:
-    """Probe the topic through the bus until the page's socket has received a frame."""
-    bus = app.extensions["hilo_bus"]
-    for _ in range(50):
-        bus.send(topic, '<div id="socket-probe" hx-swap-oob="true"></div>')
-        try:
-            page.locator("html[data-ws-frames]").wait_for(state="attached", timeout=200)
-            return
-        except PlaywrightTimeout:
-            continue
-    raise AssertionError(f"the page never received {topic}")
 
 
 def test_a_mentioned_colleague_sees_the_note_and_the_bell_live(app, live_server, job_worker, browser, artifacts_dir,

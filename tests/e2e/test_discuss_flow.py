@@ -7,8 +7,7 @@ from playwright.sync_api import expect
 
 from app.extensions import db
 from app.models import Channel
-from tests.conftest import make_user
-from tests.e2e.test_chatter_flow import open_page, wait_for_socket
+from tests.conftest import make_user, open_page, wait_for_socket
 
 pytestmark = pytest.mark.e2e
 
@@ -46,15 +45,43 @@ def test_two_colleagues_chat_live_and_an_outsider_sees_nothing(app, live_server,
         ann.reload()
         wait_for_socket(app, ann, f"thread:{thread_id}")
 
-        # They talk; each sees the other's words live. Enter sends.
-        ann.get_by_label("Message #launch-plans").fill("Launch is on the 14th. Can you own the FAQ?")
-        ann.get_by_label("Message #launch-plans").press("Enter")
+        # They talk; each sees the other typing, then the words, live. Enter sends.
+        ann_box = ann.get_by_label("Message #launch-plans")
+        ann_box.press_sequentially("Launch is on the 14th.")
+        expect(carol.locator(f"#typing-{thread_id} .typing-text")).to_have_text("Bob Agent is typing…")
+        expect(ann.locator(f"#typing-{thread_id} .typing-text")).to_have_text("")  # not to himself
+        ann_box.press_sequentially(" Can you own the FAQ?")
+        ann_box.press("Enter")
         expect(carol.locator(".chat-messages .message-comment").last).to_contain_text("Can you own the FAQ?")
-        carol.get_by_label("Message #launch-plans").fill("Yes, draft by Friday.")
-        carol.get_by_label("Message #launch-plans").press("Enter")
+        expect(carol.locator(f"#typing-{thread_id} .typing-text")).to_have_text("")  # the message ends the typing
+        carol_box = carol.get_by_label("Message #launch-plans")
+        carol_box.press_sequentially("Yes, draft by Friday")
+        expect(ann.locator(f"#typing-{thread_id} .typing-text")).to_have_text("Carol Agent is typing…")
+        carol_box.press("Enter")
         expect(ann.locator(".chat-messages .message-comment").last).to_contain_text("draft by Friday")
-        expect(ann.get_by_label("Message #launch-plans")).to_have_value("")
+        expect(ann_box).to_have_value("")
+
+        # Carol fixes her message; Bob sees the edit. Bob reacts; Carol sees it. Bob stars it.
+        mine = carol.locator(".chat-messages .message-comment").last
+        mine.hover()
+        mine.get_by_role("link", name="Edit message").click()
+        editor = carol.locator(".message-edit textarea")
+        expect(editor).to_be_focused()  # the editor is ready (its keys are bound)
+        editor.fill("Yes, draft by Thursday.")
+        editor.press("Control+Enter")
+        theirs = ann.locator(".chat-messages .message-comment").last
+        expect(theirs).to_contain_text("draft by Thursday")
+        expect(theirs.locator(".message-edited")).to_be_visible()
+        theirs.hover()
+        theirs.get_by_label("Add a reaction").click()
+        theirs.get_by_role("button", name="React with 👍").click()
+        expect(theirs.locator(".reaction.is-mine")).to_contain_text("1")
+        expect(carol.locator(".chat-messages .message-comment").last.locator(".reaction")).to_contain_text("👍1")
+        expect(carol.locator(".chat-messages .message-comment").last.locator(".reaction.is-mine")).to_have_count(0)
+        theirs.get_by_role("button", name="Star this message").click()
+        expect(theirs.get_by_role("button", name="Unstar this message")).to_be_visible()
         ann.screenshot(path=str(artifacts_dir / "discuss-channel.png"), full_page=True)
+        carol.screenshot(path=str(artifacts_dir / "discuss-channel-carol.png"), full_page=True)
 
         # Olga cannot find it, open it, or subscribe to it.
         olga.reload()
@@ -80,11 +107,26 @@ def test_two_colleagues_chat_live_and_an_outsider_sees_nothing(app, live_server,
         expect(ann.locator(".chat-messages")).to_contain_text("Coffee at 3?")
         expect(ann.locator(".new-separator")).to_be_visible()
         wait_for_socket(app, ann, f"thread:{db.session.get(Channel, dm_id).ensure_thread().id}")
-        ann.get_by_label("Message Carol Agent").fill("Sure, see you there.")
+        wait_for_socket(app, carol, f"thread:{db.session.get(Channel, dm_id).ensure_thread().id}")
+        expect(ann.locator(f".conversation-title h1 .presence-u{users.agent2.id}")).to_have_class(re.compile("is-online"))
+        dm_thread = db.session.get(Channel, dm_id).ensure_thread().id
+        ann.get_by_label("Message Carol Agent").press_sequentially("Sure, see")
+        expect(carol.locator(f"#typing-{dm_thread} .typing-text")).to_have_text("Bob Agent is typing…")
+        ann.get_by_label("Message Carol Agent").press_sequentially(" you there.")
         ann.get_by_label("Message Carol Agent").press("Enter")
         expect(carol.locator(".chat-messages .message-comment").last).to_contain_text("see you there")
+        # Carol's page has it on screen: it marks it seen, and Bob gets the read receipt.
+        expect(ann.locator(f"#seen-by-{dm_thread} .seen-text")).to_have_text("Seen")
+        ann.screenshot(path=str(artifacts_dir / "discuss-dm-seen.png"), full_page=True)
         carol.screenshot(path=str(artifacts_dir / "discuss-dm.png"), full_page=True)
         assert olga.goto(f"{base}/discuss/c/{dm_id}").status == 404
+
+        # Bob's star is in his Starred list and takes him back to the message.
+        ann.locator(".discuss-side").get_by_role("link", name="Starred").click()
+        expect(ann.locator(".starred-list")).to_contain_text("draft by Thursday")
+        ann.screenshot(path=str(artifacts_dir / "discuss-starred.png"), full_page=True)
+        ann.locator(".starred-where a").first.click()
+        expect(ann.locator(".message:target")).to_contain_text("draft by Thursday")
         assert errors == []
     finally:
         for context in (context_a, context_b, context_c):

@@ -4,23 +4,12 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Channel, ChannelMember, Message, Notification
+from app.jobs.discuss import push_unread_job
 from app.services import access, discuss, messaging, realtime
 from app.services.discuss import DiscussError
 from tests.conftest import make_user
 
-
-@pytest.fixture(autouse=True)
-def request_ctx(app):
-    """Services render fragments with url_for, as in views and jobs."""
-    with app.test_request_context(base_url=app.config["BASE_URL"]):
-        yield
-
-
-@pytest.fixture
-def events(app, monkeypatch):
-    sent = []
-    monkeypatch.setattr(app.extensions["hilo_bus"], "send_many", sent.extend)
-    return sent
+pytestmark = pytest.mark.usefixtures("request_ctx")
 
 
 def count(model) -> int:
@@ -174,20 +163,25 @@ def test_a_mention_notifies_members_even_when_muted_but_never_outsiders(users, r
     assert [n.user_id for n in db.session.scalars(select(Notification))] == [users.agent2.id]
 
 
-def test_unread_counts_move_with_posts_and_the_read_pointer(users, run_jobs, events):
+def test_unread_counts_move_with_posts_and_the_read_pointer(users, run_jobs, events, monkeypatch):
+    monkeypatch.setattr(discuss, "UNREAD_PUSH_EVERY", 60)  # the three posts fall in one period
     channel = discuss.create_channel(users.agent, "general", members=[users.agent2, users.admin])
     discuss.set_muted(channel, users.admin, True)
     db.session.commit()
     for text in ("one", "two", "three"):
         discuss.post(channel, users.agent, text)
-    db.session.commit()
-    run_jobs()
+        db.session.commit()
+        run_jobs()
 
     member = channel.member(users.agent2)
     assert discuss.unread_for(member) == 3
     assert discuss.unread_for(channel.member(users.agent)) == 0  # your own messages are read
+    # A busy conversation pushes its badges at once for the first message, then once for the rest.
     badges = [html for topic, html in events if topic == f"user:{users.agent2.id}" and "unread-" in html]
-    assert badges and 'data-count="3"' in badges[-1]
+    assert len(badges) == 1 and 'data-count="1"' in badges[0]
+    push_unread_job(channel.id)  # the push planned for a second later (the scheduler runs it)
+    badges = [html for topic, html in events if topic == f"user:{users.agent2.id}" and "unread-" in html]
+    assert len(badges) == 2 and 'data-count="3"' in badges[-1]
     assert not [1 for topic, html in events if topic == f"user:{users.admin.id}" and "unread-" in html]  # muted
 
     second = db.session.scalars(select(Message).where(Message.body_html.contains("two"))).one()
@@ -234,3 +228,20 @@ def test_a_channel_is_a_threaded_record_with_its_own_place_for_new_rows(users, e
     assert f'hx-swap-oob="beforeend:#thread-{thread_id}-messages"' in row
     assert f'id="seen-{thread_id}"' in row  # readers mark it seen when it goes quiet
     assert isinstance(db.session.get(Channel, channel.id).ensure_thread().record, Channel)
+
+
+def test_read_receipts_go_out_for_direct_messages_not_channels(users, events):
+    dm = discuss.direct_message(users.agent, users.agent2)
+    channel = discuss.create_channel(users.agent, "team", members=[users.agent2])
+    for conversation in (dm, channel):
+        discuss.post(conversation, users.agent, "read me")
+    db.session.commit()
+    events.clear()
+    for conversation in (dm, channel):
+        discuss.mark_seen(conversation, users.agent2)
+    db.session.commit()
+    receipts = [html for topic, html in events if "seen-by-" in html]
+    assert len(receipts) == 1 and f"seen-by-{dm.ensure_thread().id}" in receipts[0]
+    newest = discuss.after(dm, 0)[-1].id
+    assert f'data-user="{users.agent2.id}" data-seen="{newest}"' in receipts[0]
+    assert dict((u.id, seen) for u, seen in discuss.read_pointers(dm))[users.agent2.id] == newest

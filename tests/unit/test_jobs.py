@@ -7,6 +7,7 @@ runs once its time has come, and once only. One test starts a real `flask worker
 import subprocess
 import sys
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -169,3 +170,13 @@ def test_periodic_jobs_are_submitted_on_their_interval_by_one_process_only(app, 
             thread.join(timeout=5)
         backend.submit = original
     assert contacts_named("swept") == 1
+
+
+def test_a_claim_is_granted_once_per_period_across_callers(app, monkeypatch):
+    assert jobs.claim("unread:7", 0.2) is True
+    assert jobs.claim("unread:7", 0.2) is False  # another delivery in the same period
+    assert jobs.claim("unread:8", 0.2) is True  # another key
+    deadline = time.monotonic() + 5
+    while not jobs.claim("unread:7", 0.2):  # free again once the period is over
+        assert time.monotonic() < deadline, "the claim never expired"
+        time.sleep(0.05)

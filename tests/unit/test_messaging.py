@@ -16,22 +16,9 @@ from app.services.attachments import AttachmentError
 from app.services.messaging import MessageError
 from tests.conftest import make_contact, make_user
 
+pytestmark = pytest.mark.usefixtures("request_ctx")
+
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
-
-
-@pytest.fixture(autouse=True)
-def request_ctx(app):
-    """Services render fragments with url_for: give them the request context a job would have."""
-    with app.test_request_context(base_url=app.config["BASE_URL"]):
-        yield
-
-
-@pytest.fixture
-def events(app, monkeypatch):
-    """Every (topic, html) the realtime bus sends (after commit)."""
-    sent = []
-    monkeypatch.setattr(app.extensions["hilo_bus"], "send_many", sent.extend)
-    return sent
 
 
 @pytest.fixture
@@ -199,7 +186,7 @@ def test_the_sweep_delivers_a_message_whose_job_was_lost(users, thread, contact)
 def test_a_note_deleted_before_its_job_runs_notifies_nobody(users, thread):
     note = messaging.post_message(thread, users.agent, "@Carol Agent oops, wrong record", kind="note")
     note_id = note.id
-    messaging.delete_note(note)
+    messaging.delete_message(note)
     db.session.commit()
     assert messaging.deliver(note_id) is False
     assert count(Notification) == 0
@@ -296,9 +283,9 @@ def test_edit_and_delete_permissions(users, thread):
     assert not access.can_edit_message(users.portal, note)
     assert not access.can_edit_message(users.agent, comment)
     with pytest.raises(MessageError, match="Only internal notes"):
-        messaging.edit_note(comment, "changed")
+        messaging.edit_message(comment, "changed")
     with pytest.raises(MessageError, match="Only internal notes"):
-        messaging.delete_note(comment)
+        messaging.delete_message(comment)
 
 
 def test_editing_a_note_notifies_only_newly_mentioned_users(users, thread, events, run_jobs):
@@ -306,7 +293,7 @@ def test_editing_a_note_notifies_only_newly_mentioned_users(users, thread, event
     db.session.commit()
     run_jobs()
     events.clear()
-    messaging.edit_note(note, "Hi @Carol Agent and @Alice Admin")
+    messaging.edit_message(note, "Hi @Carol Agent and @Alice Admin")
     db.session.commit()
 
     assert note.edited_at is not None and "Alice Admin" in note.body_html
@@ -324,7 +311,7 @@ def test_deleting_a_note_removes_its_files_after_commit(app, users, thread, even
     stored = _path(attachment.storage_key)
     assert stored.exists()
     events.clear()
-    messaging.delete_note(note)
+    messaging.delete_message(note)
     assert stored.exists()  # still there until the deletion commits
     db.session.commit()
     assert not stored.exists()

@@ -201,3 +201,16 @@ def test_unknown_conversation_is_404(client, users):
     sign_in(client, users.agent)
     assert client.get("/discuss/c/999999").status_code == 404
     assert client.post("/discuss/c/999999/join", data={"csrf_token": csrf_token(client, "/login")}).status_code == 404
+
+
+@pytest.mark.parametrize("who", WHO)
+def test_a_private_channels_search_hits_reach_members_only(client, users, world, who):
+    """The matrix above, for search (tests/web/test_search.py has the full one)."""
+    user = {"member": world.dan, "outsider": users.agent2, "admin": users.admin, "portal": users.portal,
+            "anonymous": None}[who]
+    sign_in(client, user)
+    response = client.get("/search?q=secret+plan")
+    body = response.get_data(as_text=True)
+    expected = {"member": 200, "outsider": 200, "admin": 200, "portal": 403, "anonymous": 302}[who]
+    assert response.status_code == expected
+    assert ("The <mark>secret</mark> <mark>plan</mark>" in body) == (who == "member")

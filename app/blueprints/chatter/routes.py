@@ -22,11 +22,12 @@ from app.blueprints.chatter.forms import ComposerForm, FollowerForm, NoteEditFor
 from app.extensions import db
 from app.models import Attachment, Contact, Follower, Message, Thread, User
 from app.models.base import utcnow
-from app.services import access, messaging
+from app.services import access, messaging, reactions
 from app.services import attachments as attachment_store
 from app.services.attachments import AttachmentError
 from app.services.contacts import AddressError
 from app.services.messaging import MessageError
+from app.services.reactions import ReactionError
 
 CANDIDATE_LIMIT = 6
 
@@ -88,8 +89,9 @@ def chatter_view(thread: Thread, before_id: int | None = None) -> SimpleNamespac
     """Everything `chatter/_chatter.html` shows, for the current user."""
     user = current_user
     kinds = access.visible_kinds(user)
-    if before_id is None:
-        before_id = request.args.get("before", type=int)
+    if before_id is None:  # an older page, or one starting at a message (`around`: search, Starred)
+        around = request.args.get("around", type=int)
+        before_id = request.args.get("before", type=int) or (around + 1 if around else None)
     messages, has_more = messaging.thread_page(thread, kinds, before_id)
     return SimpleNamespace(
         **vars(followers_view(thread)),
@@ -106,6 +108,9 @@ def chatter_view(thread: Thread, before_id: int | None = None) -> SimpleNamespac
 # Template globals (not a context processor: imported macros see globals only).
 bp.add_app_template_global(chatter_view, "chatter_view")
 bp.add_app_template_global(attachment_store.looks_like_image, "looks_like_image")
+bp.add_app_template_global(reactions.groups, "reaction_groups")
+bp.add_app_template_global(reactions.starred_ids, "starred_ids")
+bp.add_app_template_global(reactions.QUICK_EMOJI, "quick_emoji")
 
 
 @bp.app_template_global()
@@ -216,16 +221,17 @@ def message_row(thread_id: int, message_id: int):
 
 @bp.route("/chatter/<int:thread_id>/messages/<int:message_id>/edit", methods=["GET", "POST"])
 def edit_message(thread_id: int, message_id: int):
-    """Edit an internal note in place: its author or an admin (SPEC §1.8)."""
+    """Edit a note (or a chat message) in place: its author or an admin (SPEC §1.8, §2)."""
     thread = load_thread(thread_id)
     note = load_message(thread, message_id)
     if not access.can_edit_message(current_user, note):
         abort(403)
+    what = "Note" if note.kind == "note" else "Message"
     form = NoteEditForm()
     template = "chatter/_edit_form.html" if fragment_wanted() else "chatter/edit_page.html"
     if request.method == "POST":
         try:
-            messaging.edit_note(note, form.body.data or "")
+            messaging.edit_message(note, form.body.data or "")
         except MessageError as err:
             db.session.rollback()
             note = load_message(thread, message_id)
@@ -234,27 +240,64 @@ def edit_message(thread_id: int, message_id: int):
         db.session.commit()
         if fragment_wanted():
             return render_template("chatter/_message.html", message=note, thread=thread)
-        flash("Note updated.", "success")
+        flash(f"{what} updated.", "success")
         return back_to_record(thread)
     return render_template(template, message=note, thread=thread, record=thread.record,
-                           body=messaging.note_text(note), errors=[])
+                           body=messaging.editable_text(note), errors=[])
 
 
 @bp.post("/chatter/<int:thread_id>/messages/<int:message_id>/delete")
 def delete_message(thread_id: int, message_id: int):
-    """Delete an internal note (and its files): its author or an admin."""
+    """Delete a note or a chat message (and its files): its author or an admin."""
     thread = load_thread(thread_id)
     note = load_message(thread, message_id)
     if not access.can_edit_message(current_user, note):
         abort(403)
+    what = "Note" if note.kind == "note" else "Message"
     had_files = bool(note.attachments)
-    messaging.delete_note(note)
+    messaging.delete_message(note)
     db.session.commit()
     if fragment_wanted():
         files = messaging.thread_files(thread, access.visible_kinds(current_user)) if had_files else None
         return render_template("chatter/_files_live.html", thread=thread, files=files) if had_files else ""
-    flash("Note deleted.", "success")
+    flash(f"{what} deleted.", "success")
     return back_to_record(thread)
+
+
+@bp.post("/chatter/<int:thread_id>/messages/<int:message_id>/reactions")
+def react(thread_id: int, message_id: int):
+    """Add or take back an emoji reaction (staff); every viewer's bar updates live."""
+    thread = load_thread(thread_id)
+    message = load_message(thread, message_id)
+    if not access.is_staff(current_user) or message.kind not in ("comment", "note"):
+        abort(403)
+    try:
+        reactions.toggle_reaction(message, current_user, request.form.get("emoji", ""))
+    except ReactionError as err:
+        db.session.rollback()
+        if fragment_wanted():
+            return render_template("errors/_error.html", title="Not added", detail=str(err)), 422
+        flash(str(err), "error")
+        return back_to_record(thread)
+    db.session.commit()
+    if fragment_wanted():
+        return render_template("chatter/_reactions.html", message=message)
+    return redirect(f"{messaging.record_url(thread.record)}#message-{message.id}")
+
+
+@bp.post("/chatter/<int:thread_id>/messages/<int:message_id>/star")
+def star(thread_id: int, message_id: int):
+    """Star or unstar a message for oneself (staff)."""
+    thread = load_thread(thread_id)
+    message = load_message(thread, message_id)
+    if not access.is_staff(current_user):
+        abort(403)
+    starred = reactions.toggle_star(message, current_user)
+    db.session.commit()
+    if fragment_wanted():
+        return render_template("chatter/_star.html", m=message, thread=thread, starred=starred)
+    flash("Starred." if starred else "Removed from Starred.", "success")
+    return redirect(f"{messaging.record_url(thread.record)}#message-{message.id}")
 
 
 @bp.get("/chatter/<int:thread_id>/mentions")

@@ -12,8 +12,8 @@ from flask_login import current_user
 from app import staff_required, wants_fragment
 from app.blueprints.discuss import bp
 from app.extensions import db
-from app.models import Channel
-from app.services import access, discuss
+from app.models import Channel, Thread
+from app.services import access, discuss, messaging, reactions
 from app.services.attachments import AttachmentError
 from app.services.discuss import DiscussError
 from app.services.messaging import MessageError
@@ -59,6 +59,20 @@ def sidebar():
     open in the page that asks (htmx says which page) stays highlighted."""
     match = re.search(r"/discuss/c/(\d+)", request.headers.get("HX-Current-URL", ""))
     return render_template("discuss/_conversations.html", active_id=int(match.group(1)) if match else None)
+
+
+@bp.get("/starred")
+@staff_required
+def starred():
+    """The messages the user starred, most recent star first, each linking to its context."""
+    rows, next_before = reactions.starred(current_user, before=request.args.get("before", type=int))
+    threads = {t.id: t for t in db.session.scalars(
+        db.select(Thread).where(Thread.id.in_({m.thread_id for m in rows})))} if rows else {}
+    context = dict(rows=rows, threads=threads, next_before=next_before, message_url=messaging.message_url,
+                   record_title=messaging.record_title)
+    if wants_fragment() and request.args.get("before"):
+        return render_template("discuss/_starred_rows.html", **context)
+    return render_template("discuss/starred.html", **context)
 
 
 @bp.get("/browse")
@@ -121,18 +135,30 @@ def _go(channel: Channel):
 @bp.get("/c/<int:channel_id>")
 @staff_required
 def conversation(channel_id: int):
+    """The conversation at its newest messages, or `around` one (from search or Starred): then,
+    when newer messages remain beyond the page, live rows wait for "Jump to the newest"."""
     channel = load_channel(channel_id)
     member = channel.member(current_user)
-    messages, has_older = discuss.page(channel)
+    target = request.args.get("around", type=int)
+    found = discuss.around(channel, target) if target else None
+    if found is None:
+        target = None
+        messages, has_older = discuss.page(channel)
+        has_newer = False
+    else:
+        messages, has_older, has_newer = found
     last_seen = member.last_seen_message_id if member else None
     first_unread = next((m.id for m in messages if last_seen is not None and m.id > last_seen
                          and m.author_user_id != current_user.id and m.kind == "comment"), None)
     context = dict(channel=channel, thread=channel.ensure_thread(), member=member, messages=messages,
-                   has_older=has_older, first_unread=first_unread, title=channel.title_for(current_user),
-                   members=[m.user for m in channel.members], can_post=discuss.can_post(current_user, channel),
+                   has_older=has_older, has_newer=has_newer, target=target, first_unread=first_unread,
+                   title=channel.title_for(current_user), members=[m.user for m in channel.members],
+                   can_post=discuss.can_post(current_user, channel),
+                   read_pointers=discuss.read_pointers(channel) if channel.kind != "channel" else [],
                    colleagues=discuss.colleagues(current_user, limit=200))
     if member is not None:
-        discuss.mark_seen(channel, current_user)
+        # What is on screen is read; beyond a "Jump to the newest" it is not yet.
+        discuss.mark_seen(channel, current_user, messages[-1].id if has_newer else None)
         db.session.commit()
     return render_template("discuss/conversation.html", **context)
 

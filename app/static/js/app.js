@@ -61,5 +61,17 @@
     document.querySelectorAll("details.menu[open]").forEach(function (d) { if (!d.contains(event.target)) d.open = false; });
   });
 
+  // "/" outside a text field goes to the search box (the top bar's, or the search page's).
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey || event.defaultPrevented) return;
+    var target = event.target;
+    if (target.isContentEditable || (target.closest && target.closest("input, textarea, select"))) return;
+    var box = document.querySelector("[data-search-box]");
+    if (!box || box.offsetParent === null) return;
+    event.preventDefault();
+    box.focus();
+    box.select();
+  });
+
   window.Hilo = { ownOnly: ownOnly };
 })();

@@ -519,9 +519,11 @@
     followBottom();
   });
   document.addEventListener("DOMContentLoaded", function () {
+    var target = /^#message-\d+$/.test(location.hash) ? document.getElementById(location.hash.slice(1)) : null;
     chatScrollers().forEach(function (box) {
       var separator = box.querySelector(".new-separator");
-      if (separator) box.scrollTop = Math.max(0, separator.offsetTop - box.offsetTop - 40);
+      if (target && box.contains(target)) box.scrollTop = Math.max(0, target.offsetTop - box.offsetTop - 80);
+      else if (separator) box.scrollTop = Math.max(0, separator.offsetTop - box.offsetTop - 40);
       else box.scrollTop = box.scrollHeight;
     });
   });
@@ -547,6 +549,155 @@
   }
   setInterval(function () { refreshTimes(document); }, 30000);
 
+  // ---- reactions and stars -------------------------------------------------------------------
+
+  // A reaction bar is rendered once for every viewer: mark the reader's own reactions here.
+  function markReactions(root) {
+    var me = " " + document.body.dataset.userId + " ";
+    root.querySelectorAll(".reaction[data-reacted-by]").forEach(function (button) {
+      var mine = button.getAttribute("data-reacted-by").indexOf(me) !== -1;
+      button.setAttribute("aria-pressed", mine ? "true" : "false");
+      button.classList.toggle("is-mine", mine);
+    });
+  }
+  // A star is private, so a row pushed to everyone (an edit) does not know it: keep the
+  // reader's star from the row it replaces.
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    var target = event.detail.target, fragment = event.detail.fragment;
+    if (!target || !fragment || !target.classList || !target.classList.contains("message")) return;
+    var old = target.querySelector(".star-toggle.is-starred");
+    var fresh = fragment.querySelector && fragment.querySelector(".star-toggle");
+    if (old && fresh) {
+      fresh.classList.add("is-starred");
+      ["aria-pressed", "title", "aria-label"].forEach(function (name) { fresh.setAttribute(name, old.getAttribute(name)); });
+    }
+  });
+  // Picking an emoji closes the picker.
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var menu = event.detail.elt && event.detail.elt.closest && event.detail.elt.closest("details.react-menu");
+    if (menu) menu.open = false;
+  });
+
+  // ---- read receipts (direct messages and group chats) ---------------------------------------
+
+  // Under the reader's own last message: "Seen" once the other person has read it, or
+  // "Seen by Ann, Bob" in a group. Pointers come rendered once for everyone; this picks.
+  function seenBy(box) {
+    var list = box.parentNode && box.parentNode.querySelector(".chat-messages");
+    var rows = list ? list.querySelectorAll(".message-comment[data-author]") : [];
+    var last = rows.length ? rows[rows.length - 1] : null, me = document.body.dataset.userId, text = "";
+    if (last && last.getAttribute("data-author") === me) {
+      var id = parseInt(last.id.replace("message-", ""), 10), names = [], others = 0;
+      box.querySelectorAll(".seen-pointer").forEach(function (pointer) {
+        if (pointer.getAttribute("data-user") === me) return;
+        others++;
+        if (parseInt(pointer.getAttribute("data-seen"), 10) >= id) names.push(pointer.textContent);
+      });
+      if (names.length) text = others === 1 ? "Seen" : (names.length === others ? "Seen by everyone" : "Seen by " + names.join(", "));
+    }
+    var label = box.querySelector(".seen-text");
+    if (label && label.textContent !== text) label.textContent = text;
+  }
+  function allSeenBy() { document.querySelectorAll(".seen-by").forEach(seenBy); }
+  document.addEventListener("DOMContentLoaded", allSeenBy);
+  document.addEventListener("htmx:oobAfterSwap", allSeenBy);
+  document.addEventListener("htmx:afterSwap", allSeenBy);
+
+  // ---- typing and presence (frames sent back on the page's socket) -----------------------------
+
+  var socket = null;
+  function sendFrame(data) {
+    if (socket) { try { socket.send(JSON.stringify(data)); } catch (e) { /* reconnecting */ } }
+  }
+
+  // "Maya is typing…": the composer says so at most every 2 s while text changes, and stops
+  // when the text is sent or cleared. Viewers drop an entry 6 s after its last refresh.
+  var TYPING_EVERY = 2000, TYPING_SHOWN = 6000;
+  function watchTyping(textarea) {
+    var thread = parseInt(textarea.getAttribute("data-typing"), 10), last = 0;
+    function stop() {
+      if (last) { last = 0; sendFrame({ typing: thread, stop: true }); }
+    }
+    textarea.addEventListener("input", function () {
+      if (!textarea.value.trim()) { stop(); return; }
+      var now = Date.now();
+      if (now - last >= TYPING_EVERY) { last = now; sendFrame({ typing: thread }); }
+    });
+    textarea.addEventListener("blur", function () { if (!textarea.value.trim()) stop(); });
+    var form = textarea.form;
+    if (form) form.addEventListener("htmx:beforeRequest", function (event) { if (event.detail.elt === form) stop(); });
+  }
+
+  function typingLine(box) {
+    var me = document.body.dataset.userId, names = [], seen = {};
+    var entries = box.querySelectorAll(".typing-entry");
+    for (var i = entries.length - 1; i >= 0; i--) {  // newest entry of each person wins
+      var entry = entries[i], user = entry.getAttribute("data-user");
+      var gone = seen[user] || user === me || entry.hasAttribute("data-stop");
+      seen[user] = true;
+      if (gone) { entry.remove(); continue; }
+      if (!entry._expires) {
+        entry._expires = setTimeout(function (el) { el.remove(); typingLine(box); }, TYPING_SHOWN, entry);
+      }
+      names.unshift(entry.textContent);
+    }
+    var text = "";
+    if (names.length === 1) text = names[0] + " is typing…";
+    else if (names.length === 2) text = names[0] + " and " + names[1] + " are typing…";
+    else if (names.length > 2) text = "Several people are typing…";
+    var label = box.querySelector(".typing-text");
+    if (label && label.textContent !== text) label.textContent = text;
+    box.classList.toggle("is-active", names.length > 0);
+  }
+
+  document.addEventListener("htmx:oobAfterSwap", function (event) {
+    var target = event.detail.target;
+    if (target && target.classList && target.classList.contains("typing")) typingLine(target);
+  });
+  // Once someone's message arrives, they are no longer typing it.
+  document.addEventListener("htmx:load", function (event) {
+    var row = event.detail.elt;
+    if (!row || !row.getAttribute || !row.getAttribute("data-author")) return;
+    document.querySelectorAll(".typing").forEach(function (box) {
+      box.querySelectorAll('.typing-entry[data-user="' + row.getAttribute("data-author") + '"]')
+        .forEach(function (entry) { entry.remove(); });
+      typingLine(box);
+    });
+  });
+
+  // A colleague's new status: copy its dot over each of theirs on the page (if any).
+  document.addEventListener("htmx:load", function (event) {
+    var update = event.detail.elt;
+    if (!update.classList || !update.classList.contains("presence-update")) return;
+    var dot = update.firstElementChild;
+    if (dot) {
+      document.querySelectorAll(".presence-u" + update.getAttribute("data-user")).forEach(function (old) {
+        if (old !== dot) old.replaceWith(dot.cloneNode(true));
+      });
+    }
+    update.remove();
+  });
+
+  // Presence: a page with no keyboard or pointer activity for 5 minutes is away; any activity
+  // makes it online again. The server combines every open page of the person.
+  var AWAY_AFTER = 5 * 60 * 1000, lastActive = Date.now(), away = false;
+  function active() {
+    lastActive = Date.now();
+    if (away) { away = false; sendFrame({ presence: "online" }); }
+  }
+  ["keydown", "pointerdown", "pointermove", "wheel", "focus"].forEach(function (type) {
+    window.addEventListener(type, active, { passive: true, capture: true });
+  });
+  setInterval(function () {
+    if (!away && Date.now() - lastActive > AWAY_AFTER) { away = true; sendFrame({ presence: "away" }); }
+  }, 15000);
+
+  document.addEventListener("htmx:wsOpen", function (event) {
+    socket = event.detail.socketWrapper;
+    if (away) sendFrame({ presence: "away" });  // a new connection starts online
+  });
+  document.addEventListener("htmx:wsClose", function () { socket = null; });
+
   // ---- wiring ---------------------------------------------------------------------------------
 
   function init(root) {
@@ -560,6 +711,9 @@
     });
     scope.querySelectorAll("textarea[data-mentions-url]").forEach(function (textarea) {
       if (!textarea._mentions) new Mentions(textarea);
+    });
+    scope.querySelectorAll("textarea[data-typing]").forEach(function (textarea) {
+      if (!textarea._typing) { textarea._typing = true; watchTyping(textarea); }
     });
     scope.querySelectorAll("details.followers-menu").forEach(function (details) {
       if (details._ready) return;
@@ -575,7 +729,7 @@
     });
   }
 
-  document.addEventListener("DOMContentLoaded", function () { init(document); });
+  document.addEventListener("DOMContentLoaded", function () { init(document); markReactions(document); });
   document.addEventListener("htmx:load", function (event) {
     var elt = event.detail.elt;
     if (elt === document.body) return;
@@ -586,5 +740,6 @@
     }
     init(elt.parentNode || elt);
     refreshTimes(elt.parentNode || elt);
+    markReactions(elt.parentNode || elt);
   });
 })();

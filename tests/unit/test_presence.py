@@ -1,0 +1,67 @@
+"""Presence: a person's status from their open sockets, in this process or in Redis."""
+import pytest
+
+from app.services import presence
+from app.services.presence import LocalPresence, RedisPresence
+
+
+@pytest.fixture(params=["local", "redis"])
+def store(request, app, redis_url):
+    if request.param == "local":
+        return LocalPresence()
+    if not redis_url:
+        pytest.skip("the embedded run has no Redis")
+    from redis import Redis
+
+    return RedisPresence(Redis.from_url(redis_url), app.config["REALTIME_PREFIX"])
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    now = [1_000_000.0]
+    monkeypatch.setattr(presence.time, "time", lambda: now[0])
+    return now
+
+
+def test_online_if_any_page_is_away_if_all_are(store, clock):
+    assert store.statuses([7]) == {7: "offline"}
+    assert store.update(7, "a", "online") == ("online", True)
+    assert store.update(7, "b", "away") == ("online", False)  # another page is still active
+    assert store.update(7, "a", "away") == ("away", True)
+    assert store.update(7, "b", "online") == ("online", True)
+    assert store.update(7, "b", None) == ("away", True)
+    assert store.update(7, "a", None) == ("offline", True)
+    assert store.statuses([7, 8]) == {7: "offline", 8: "offline"}
+
+
+def test_a_connection_not_heard_of_stops_counting(store, clock):
+    store.update(7, "dead", "online")  # its process died: no heartbeat, no goodbye
+    clock[0] += presence.STALE - 1
+    assert store.statuses([7]) == {7: "online"}
+    store.update(7, "alive", "away")
+    clock[0] += 2
+    assert store.statuses([7]) == {7: "away"}
+    # The next heartbeat corrects what others were shown (online, from the dead page), once.
+    assert store.update(7, "alive", "away") == ("away", True)
+    assert store.update(7, "alive", "away") == ("away", False)
+
+
+@pytest.fixture
+def pushed(app, monkeypatch):
+    """What presence publishes at once (`publish_now`)."""
+    sent = []
+    monkeypatch.setattr(app.extensions["hilo_bus"], "send", lambda topic, html: sent.append((topic, html)))
+    return sent
+
+
+def test_changes_are_pushed_to_the_presence_topic(app, pushed):
+    with app.test_request_context():
+        conn = presence.connect(42)
+        presence.report(42, conn, "online")  # a heartbeat: no change, no push
+        presence.report(42, conn, "busy")  # not a status: ignored
+        presence.disconnect(42, conn)
+    frames = [html for topic, html in pushed if topic == "presence"]
+    assert len(frames) == 2
+    assert 'hx-swap-oob="beforeend:#live"' in frames[0] and 'data-user="42"' in frames[0]
+    assert "presence-u42 is-online" in frames[0]
+    assert "is-offline" in frames[1]
