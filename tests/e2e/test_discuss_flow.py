@@ -66,7 +66,7 @@ def test_two_colleagues_chat_live_and_an_outsider_sees_nothing(app, live_server,
         mine.hover()
         mine.get_by_role("link", name="Edit message").click()
         editor = carol.locator(".message-edit textarea")
-        expect(editor).to_be_focused()  # the editor is ready (its keys are bound)
+        expect(editor).to_be_focused()
         editor.fill("Yes, draft by Thursday.")
         editor.press("Control+Enter")
         theirs = ann.locator(".chat-messages .message-comment").last

@@ -243,18 +243,24 @@
 
   // ---- the note editor ------------------------------------------------------------------------
 
+  // Keys of the editor, delegated: they work from the first keystroke, even before the
+  // editor's htmx:load (the textarea has autofocus, so a fast typist can beat it).
+  document.addEventListener("keydown", function (event) {
+    var textarea = event.target;
+    var form = textarea && textarea.closest && textarea.closest("form.message-edit");
+    if (!form || textarea.name !== "body") return;
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+      event.preventDefault();
+      if (typeof form.requestSubmit === "function") form.requestSubmit();
+    } else if (event.key === "Escape" && !textarea._mentionOpen) {
+      var cancel = form.querySelector(".edit-cancel");
+      if (cancel) { event.preventDefault(); cancel.click(); }
+    }
+  });
+
   function initEditor(form) {
     var textarea = form.querySelector("textarea[name=body]");
     if (!textarea) return;
-    textarea.addEventListener("keydown", function (event) {
-      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
-        event.preventDefault();
-        if (typeof form.requestSubmit === "function") form.requestSubmit();
-      } else if (event.key === "Escape" && !textarea._mentionOpen) {
-        var cancel = form.querySelector(".edit-cancel");
-        if (cancel) { event.preventDefault(); cancel.click(); }
-      }
-    });
     textarea.focus();
     textarea.setSelectionRange(textarea.value.length, textarea.value.length);
   }
