@@ -64,12 +64,45 @@ class LocalPresence:
             return {uid: _combine(self._users.get(uid, {}), now) for uid in user_ids}
 
 
+# One connection's change and the user's combined status, in one atomic step: computed apart,
+# two sockets of one user changing at once could leave the others shown a stale status.
+_UPDATE = """
+local hash, shown = KEYS[1], KEYS[2]
+local conn, status, now, stale = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+if status == '' then
+  redis.call('HDEL', hash, conn)
+else
+  redis.call('HSET', hash, conn, status .. ' ' .. ARGV[3])
+  redis.call('EXPIRE', hash, stale)
+end
+local entries = redis.call('HGETALL', hash)
+local online, away = false, false
+for i = 1, #entries, 2 do
+  local state, seen = string.match(entries[i + 1], '^(%S+) (%S+)$')
+  seen = tonumber(seen)
+  if seen == nil or now - seen >= stale then
+    redis.call('HDEL', hash, entries[i])
+  elseif state == 'online' then
+    online = true
+  else
+    away = true
+  end
+end
+local combined = online and 'online' or (away and 'away' or 'offline')
+local previous = redis.call('GET', shown) or 'offline'
+redis.call('SET', shown, combined, 'EX', stale)
+if previous == combined then return {combined, 0} end
+return {combined, 1}
+"""
+
+
 class RedisPresence:
     """Connections of every process, in Redis."""
 
     def __init__(self, redis, prefix: str):
         self.redis = redis  # the realtime bus's client: one connection pool per process
         self.prefix = f"{prefix}:presence:"
+        self._update = redis.register_script(_UPDATE)
 
     def _parse(self, raw: dict) -> dict[str, tuple[str, float]]:
         entries = {}
@@ -82,23 +115,10 @@ class RedisPresence:
         return entries
 
     def update(self, user_id: int, conn: str, status: str | None) -> tuple[str, bool]:
-        key, now = f"{self.prefix}{user_id}", time.time()
-        pipe = self.redis.pipeline()
-        if status is None:
-            pipe.hdel(key, conn)
-        else:
-            pipe.hset(key, conn, f"{status} {now}")
-            pipe.expire(key, STALE)
-        pipe.hgetall(key)
-        entries = self._parse(pipe.execute()[-1])
-        stale = [c for c, (_, seen) in entries.items() if now - seen >= STALE]
-        if stale:
-            self.redis.hdel(key, *stale)
-        combined = _combine(entries, now)
-        # The status last shown to others: changing it is what deserves a push.
-        previous = self.redis.getset(f"{key}:shown", combined)
-        self.redis.expire(f"{key}:shown", STALE)
-        return combined, (previous.decode() if previous else "offline") != combined
+        key = f"{self.prefix}{user_id}"
+        combined, changed = self._update(keys=[key, f"{key}:shown"],
+                                         args=[conn, status or "", repr(time.time()), STALE])
+        return combined.decode(), bool(changed)
 
     def statuses(self, user_ids) -> dict[int, str]:
         user_ids = list(user_ids)

@@ -65,3 +65,21 @@ def test_changes_are_pushed_to_the_presence_topic(app, pushed):
     assert 'hx-swap-oob="beforeend:#live"' in frames[0] and 'data-user="42"' in frames[0]
     assert "presence-u42 is-online" in frames[0]
     assert "is-offline" in frames[1]
+
+
+def test_what_others_were_shown_stays_true_when_pages_change_at_once(store):
+    """Many sockets of one person changing together: the last status shown is the real one."""
+    import threading
+
+    def flip(conn):
+        for n in range(30):
+            store.update(9, conn, "away" if n % 2 else "online")
+
+    threads = [threading.Thread(target=flip, args=(f"c{i}",)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Every page ends away (n = 29): the person is away, and that is what was last pushed.
+    assert store.statuses([9]) == {9: "away"}
+    assert store.update(9, "c0", "away") == ("away", False)
