@@ -282,18 +282,16 @@ def around(channel: Channel, message_id: int):
     if target is None:
         return None
     older, has_older = messaging.thread_page(thread, kinds, message_id + 1, AROUND)
-    newer = list(db.session.scalars(messaging.with_parts(
-        select(Message).where(Message.thread_id == thread.id, Message.id > message_id, Message.kind.in_(kinds))
-        .order_by(Message.id).limit(CATCH_UP_LIMIT + 1))).unique())
+    newer = after(channel, message_id, CATCH_UP_LIMIT + 1)
     return list(reversed(older)) + newer[:CATCH_UP_LIMIT], has_older, len(newer) > CATCH_UP_LIMIT
 
 
-def after(channel: Channel, after_id: int) -> list[Message]:
+def after(channel: Channel, after_id: int, limit: int = CATCH_UP_LIMIT) -> list[Message]:
     """Messages newer than `after_id`, oldest first (a reconnecting socket catching up)."""
     thread = channel.ensure_thread()
     stmt = (select(Message).where(Message.thread_id == thread.id, Message.id > after_id,
                                   Message.kind.in_(("comment", "notification")))
-            .order_by(Message.id).limit(CATCH_UP_LIMIT))
+            .order_by(Message.id).limit(limit))
     return list(db.session.scalars(messaging.with_parts(stmt)).unique())
 
 
@@ -318,8 +316,7 @@ def mark_seen(channel: Channel, user: User, message_id: int | None = None) -> in
 
 def read_pointers(channel: Channel) -> list[tuple[User, int]]:
     """(member, the newest message they have seen), for read receipts."""
-    return [(m.user, m.last_seen_message_id) for m in db.session.scalars(
-        select(ChannelMember).where(ChannelMember.channel_id == channel.id).order_by(ChannelMember.id))]
+    return [(m.user, m.last_seen_message_id) for m in channel.members]
 
 
 # ---- unread counts ---------------------------------------------------------------------------

@@ -7,7 +7,6 @@ from app.models import Channel, ChannelMember, Message, Notification
 from app.jobs.discuss import push_unread_job
 from app.services import access, discuss, messaging, realtime
 from app.services.discuss import DiscussError
-from tests.conftest import make_user
 
 pytestmark = pytest.mark.usefixtures("request_ctx")
 

@@ -3,10 +3,24 @@ import re
 import struct
 import zlib
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import OutboxMail
+from tests.conftest import csrf_token, login
+
+
+def sign_in(client, user) -> str:
+    """Sign `user` in (nobody: stay anonymous) and return a CSRF token for the client's posts."""
+    if user is not None:
+        login(client, user)
+    return csrf_token(client, "/login")
+
+
+def count(model) -> int:
+    """Rows of `model`, read fresh."""
+    db.session.expire_all()
+    return db.session.scalar(select(func.count()).select_from(model))
 
 
 def last_mail(kind: str | None = None) -> OutboxMail | None:

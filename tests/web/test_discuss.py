@@ -3,13 +3,14 @@ import io
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
 from app.extensions import db
 from app.models import Channel, Message
 from app.services import discuss
 from tests.conftest import csrf_token, login, make_user
+from tests.web.conftest import count, sign_in
 
 HX = {"HX-Request": "true"}
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -30,17 +31,6 @@ def world(app, users):
         db.session.commit()
     return SimpleNamespace(dan=dan, private=private, public=public, dm=dm, secret=secret,
                            file=secret.attachments[0])
-
-
-def sign_in(client, user):
-    if user is not None:
-        login(client, user)
-    return csrf_token(client, "/login")
-
-
-def count(model) -> int:
-    db.session.expire_all()
-    return db.session.scalar(select(func.count()).select_from(model))
 
 
 # ---- pages -----------------------------------------------------------------------------------

@@ -1,11 +1,11 @@
 """What people do to chat messages: edit their own, react, star, find them again in context."""
 import pytest
-from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import MessageReaction, MessageStar
 from app.services import discuss
-from tests.conftest import csrf_token, login, make_user
+from tests.conftest import login, make_user
+from tests.web.conftest import count, sign_in
 
 HX = {"HX-Request": "true"}
 
@@ -22,17 +22,6 @@ def world(app, users):
         shout = discuss.post(public, users.agent, "Hello all")
         db.session.commit()
     return dan, private, public, said, shout
-
-
-def sign_in(client, user):
-    if user is not None:
-        login(client, user)
-    return csrf_token(client, "/login")
-
-
-def count(model) -> int:
-    db.session.expire_all()
-    return db.session.scalar(select(func.count()).select_from(model))
 
 
 # ---- editing one's own chat messages ---------------------------------------------------------------

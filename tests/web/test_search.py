@@ -7,7 +7,8 @@ import pytest
 
 from app.extensions import db
 from app.services import discuss, messaging
-from tests.conftest import login, make_contact, make_user
+from tests.conftest import make_contact, make_user
+from tests.web.conftest import sign_in
 
 HX = {"HX-Request": "true"}
 
@@ -34,11 +35,6 @@ def world(app, users):
         }
         db.session.commit()
     return SimpleNamespace(dan=dan, contact=contact, private=private, public=public, dm=dm, posted=posted)
-
-
-def sign_in(client, user):
-    if user is not None:
-        login(client, user)
 
 
 def hits(response) -> list[int]:

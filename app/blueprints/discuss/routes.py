@@ -139,10 +139,9 @@ def conversation(channel_id: int):
     when newer messages remain beyond the page, live rows wait for "Jump to the newest"."""
     channel = load_channel(channel_id)
     member = channel.member(current_user)
-    target = request.args.get("around", type=int)
-    found = discuss.around(channel, target) if target else None
+    around = request.args.get("around", type=int)
+    found = discuss.around(channel, around) if around else None
     if found is None:
-        target = None
         messages, has_older = discuss.page(channel)
         has_newer = False
     else:
@@ -151,7 +150,7 @@ def conversation(channel_id: int):
     first_unread = next((m.id for m in messages if last_seen is not None and m.id > last_seen
                          and m.author_user_id != current_user.id and m.kind == "comment"), None)
     context = dict(channel=channel, thread=channel.ensure_thread(), member=member, messages=messages,
-                   has_older=has_older, has_newer=has_newer, target=target, first_unread=first_unread,
+                   has_older=has_older, has_newer=has_newer, first_unread=first_unread,
                    title=channel.title_for(current_user), members=[m.user for m in channel.members],
                    can_post=discuss.can_post(current_user, channel),
                    read_pointers=discuss.read_pointers(channel) if channel.kind != "channel" else [],
