@@ -102,15 +102,17 @@ def star_count(user) -> int:
 def starred(user, before: int | None = None, limit: int = STARRED_PAGE) -> tuple[list[Message], int | None]:
     """The user's starred messages they may still read, most recently starred first.
 
-    Returns (messages, the cursor for the next page or None). A star on a message the user can
-    no longer read (they left the channel) stays, hidden, until they can again."""
-    stmt = (select(MessageStar.id, MessageStar.message_id).where(MessageStar.user_id == user.id)
+    Returns (messages, the cursor for the next page or None). Who may read what is the access
+    service's SQL condition, so a page is full and costs the same queries however many stars
+    point into conversations the user has left (those stay, hidden, until they can read again)."""
+    readable = access.staff_read_condition(user, Message.thread_id)
+    if readable is None:
+        return [], None
+    stmt = (select(MessageStar.id, Message).join(Message, Message.id == MessageStar.message_id)
+            .where(MessageStar.user_id == user.id, Message.kind.in_(access.visible_kinds(user)), readable)
             .order_by(MessageStar.id.desc()).limit(limit + 1))
     if before:
         stmt = stmt.where(MessageStar.id < before)
-    rows = db.session.execute(stmt).all()
-    page, more = rows[:limit], len(rows) > limit
-    by_id = {m.id: m for m in db.session.scalars(messaging.with_parts(
-        select(Message).where(Message.id.in_([mid for _, mid in page])))).unique()}
-    visible = [by_id[mid] for _, mid in page if mid in by_id and access.can_see_message(user, by_id[mid])]
-    return visible, (page[-1][0] if more else None)
+    rows = db.session.execute(messaging.with_parts(stmt)).unique().all()
+    page = rows[:limit]
+    return [message for _, message in page], (page[-1][0] if len(rows) > limit else None)
