@@ -53,10 +53,21 @@ class Config:
         elif self.SQLALCHEMY_DATABASE_URI.startswith("postgresql://"):
             self.SQLALCHEMY_DATABASE_URI = "postgresql+psycopg://" + self.SQLALCHEMY_DATABASE_URI[13:]
         self.REDIS_URL = os.environ.get("REDIS_URL") or None
+        # smtp://user:password@host:587 (STARTTLS when offered), smtp+starttls://…, smtps://…;
+        # unset: the outbox page is the delivery (the embedded default).
         self.SMTP_URL = os.environ.get("SMTP_URL") or None
         self.COMPANY_NAME = os.environ.get("COMPANY_NAME", "Hilo")
         self.MAIL_DOMAIN = os.environ.get("MAIL_DOMAIN", "hilo.localhost")
         self.MAIL_FROM = os.environ.get("MAIL_FROM", f"notifications@{self.MAIL_DOMAIN}")
+        # Replies to mail about a thread go to <MAIL_REPLY_LOCALPART>+<signed token>@MAIL_DOMAIN.
+        self.MAIL_REPLY_LOCALPART = os.environ.get("MAIL_REPLY_LOCALPART", "reply")
+        self.MAIL_MAX_BYTES = _int("MAIL_MAX_BYTES", 40 * 1024 * 1024)  # larger inbound mail is refused
+        # One sender's mails beyond this many in MAIL_SENDER_WINDOW seconds go to the catch-all
+        # (kept, but they create nothing and notify nobody): a mail loop or a flood stops there.
+        self.MAIL_SENDER_LIMIT = _int("MAIL_SENDER_LIMIT", 30)
+        self.MAIL_SENDER_WINDOW = _int("MAIL_SENDER_WINDOW", 600)
+        # Bearer token of POST /api/mail/inbound (raw mail by webhook); unset, the endpoint is off.
+        self.MAIL_INBOUND_TOKEN = os.environ.get("MAIL_INBOUND_TOKEN") or None
         self.BASE_URL = os.environ.get("BASE_URL", "http://127.0.0.1:5000")
         self.UPLOAD_DIR = os.environ.get("UPLOAD_DIR", str(instance_path / "attachments"))
         self.MAX_ATTACHMENT_BYTES = _int("MAX_ATTACHMENT_BYTES", 25 * 1024 * 1024)
@@ -71,6 +82,7 @@ class Config:
         # What a search reads of the query: longer input is cut, more words are ignored.
         self.SEARCH_MAX_QUERY_CHARS = _int("SEARCH_MAX_QUERY_CHARS", 256)
         self.SEARCH_MAX_WORDS = _int("SEARCH_MAX_WORDS", 8)
+        self.SEARCH_RATE_LIMIT = os.environ.get("SEARCH_RATE_LIMIT", "120 per minute")  # per user
         self.TOKEN_MAX_AGE = _int("TOKEN_MAX_AGE", 3 * 24 * 3600)  # invitation / reset links
         self.LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
         self.RATELIMIT_STORAGE_URI = self.REDIS_URL or "memory://"

@@ -116,6 +116,7 @@ def _clean(app):
     """Each test starts with empty tables, an empty Redis db and fresh rate limits."""
     with app.app_context():
         yield
+        app.extensions["hilo_presence_pusher"].drain()  # no push of this test after the reset
         backend = app.extensions["hilo_jobs"]
         if hasattr(backend, "wait_idle"):  # no job of this test may run on the next test's rows
             backend.wait_idle()
@@ -293,24 +294,36 @@ def live_server(app):
     server.shutdown()
 
 
+def worker_env_for(app) -> dict:
+    """The environment of a `flask` command (worker, mail ingest) on this run's database and
+    Redis, with the app's mail settings as the test has them."""
+    config = app.config
+    env = dict(os.environ)
+    env.update({
+        "FLASK_APP": "wsgi",
+        "DATABASE_URL": config["SQLALCHEMY_DATABASE_URI"],
+        "RQ_QUEUE": config["RQ_QUEUE"],
+        "REALTIME_PREFIX": config["REALTIME_PREFIX"],
+        "SECRET_KEY": "test-secret",
+        "BASE_URL": config["BASE_URL"],
+        "MAIL_DOMAIN": config["MAIL_DOMAIN"],
+        "MAIL_FROM": config["MAIL_FROM"],
+        "MAIL_REPLY_LOCALPART": config["MAIL_REPLY_LOCALPART"],
+        "LOG_LEVEL": "WARNING",
+    })
+    if config["REDIS_URL"]:
+        env["REDIS_URL"] = config["REDIS_URL"]
+    else:
+        env.pop("REDIS_URL", None)
+    return env
+
+
 @pytest.fixture
 def worker_env(app, database_url, redis_url, tmp_path):
     """The environment of a `flask worker` process on this run's database and Redis."""
     if not redis_url:
         pytest.skip("the embedded run has no Redis: jobs run in a thread of the web process")
-    env = dict(os.environ)
-    env.update({
-        "FLASK_APP": "wsgi",
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "RQ_QUEUE": app.config["RQ_QUEUE"],
-        "REALTIME_PREFIX": app.config["REALTIME_PREFIX"],
-        "HILO_INSTANCE_PATH": str(tmp_path),
-        "SECRET_KEY": "test-secret",
-        "BASE_URL": app.config["BASE_URL"],
-        "LOG_LEVEL": "WARNING",
-    })
-    return env
+    return {**worker_env_for(app), "HILO_INSTANCE_PATH": str(tmp_path)}
 
 
 @pytest.fixture
@@ -403,3 +416,63 @@ def wait_for_socket(app, page, topic: str) -> None:
         except PlaywrightTimeout:
             continue
     raise AssertionError(f"the page never received {topic}")
+
+
+class MailSink:
+    """A real SMTP server (aiosmtpd) for the tests: it keeps what it accepts, and answers with
+    `refuse[address] = "550 5.1.1 No such user"` (or a 4xx) for the addresses a test chooses."""
+
+    def __init__(self):
+        self.received: list[dict] = []
+        self.refuse: dict[str, str] = {}
+        self.arrived = threading.Condition()
+        self.hold_at: int | None = None  # hold the answer to the mail after this many, until `release`
+        self.holding = threading.Event()
+        self.release = threading.Event()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        import asyncio
+        import email
+        from email import policy
+
+        if self.hold_at is not None and len(self.received) == self.hold_at:
+            self.holding.set()
+            while not self.release.is_set():  # a client that vanishes meanwhile cancels this:
+                await asyncio.sleep(0.01)    # its mail was never accepted, and is not kept
+        with self.arrived:
+            self.received.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos),
+                                  "message": email.message_from_bytes(envelope.content, policy=policy.default)})
+            self.arrived.notify_all()
+        return "250 Message accepted"
+
+    def wait_for(self, count: int, timeout: float = 15) -> list[dict]:
+        with self.arrived:
+            assert self.arrived.wait_for(lambda: len(self.received) >= count, timeout), \
+                f"{len(self.received)} mail(s) arrived, expected {count}"
+            return list(self.received)
+
+
+@pytest.fixture
+def smtp_server(app, monkeypatch):
+    """A local SMTP server, and the app sending to it (SMTP_URL) for this test."""
+    from aiosmtpd.controller import Controller
+
+    sink = MailSink()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    monkeypatch.setitem(app.config, "SMTP_URL", f"smtp://127.0.0.1:{port}")
+    sink.url = app.config["SMTP_URL"]
+    yield sink
+    from app.services import mailer
+
+    mailer._smtp.close()
+    controller.stop()

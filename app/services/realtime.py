@@ -3,7 +3,7 @@
 Topics: `user:<id>`, `thread:<id>` (later `livechat:<session>`). With
 `REDIS_URL`, every process keeps ONE Redis subscription (pattern
 `<REALTIME_PREFIX>:*`) and
-fans messages out to per-socket queues, so any process reaches any socket.
+fans messages out to its sockets, so any process reaches any socket.
 Without Redis (the embedded default), the same fan-out runs in memory.
 
 `publish` waits for the current commit; access is checked by the caller of
@@ -38,12 +38,29 @@ def publish_now(topic: str, html: str) -> None:
 
 
 class Subscription:
-    """A socket's mailbox: the bus puts `(topic, fragment)` in, the socket loop takes fragments out."""
+    """A socket's mailbox on some topics.
 
-    def __init__(self, bus, topics):
+    With `deliver`, the bus calls `deliver(topic, fragment)` itself, on its own thread (it must
+    not block: the live socket writes without waiting, blueprints/ws/outlet.py). Without, the
+    fragments wait in a queue for `get`.
+    """
+
+    def __init__(self, bus, topics, deliver=None):
         self.bus = bus
         self.topics = set(topics)
-        self.queue: queue.Queue = queue.Queue(maxsize=1000)
+        self.deliver = deliver
+        self.queue: queue.Queue | None = queue.Queue(maxsize=1000) if deliver is None else None
+
+    def put(self, topic: str, html: str) -> None:
+        """Called by the bus for every fragment of a subscribed topic."""
+        if self.deliver is not None:
+            if topic in self.topics:  # not one dropped a moment ago
+                self.deliver(topic, html)
+            return
+        try:
+            self.queue.put_nowait((topic, html))
+        except queue.Full:  # a stuck reader must not block the others
+            log.warning("dropping event for a slow reader on %s", topic)
 
     def get(self, timeout: float | None = None) -> str | None:
         """The next fragment of a topic still subscribed (None when none came in time)."""
@@ -78,8 +95,8 @@ class LocalBus:
         self._subs: dict[str, set[Subscription]] = defaultdict(set)
         self._lock = threading.Lock()
 
-    def subscribe(self, topics) -> Subscription:
-        sub = Subscription(self, topics)
+    def subscribe(self, topics, deliver=None) -> Subscription:
+        sub = Subscription(self, topics, deliver)
         with self._lock:
             for topic in sub.topics:
                 self._subs[topic].add(sub)
@@ -109,9 +126,9 @@ class LocalBus:
             targets = list(self._subs.get(topic, ()))
         for sub in targets:
             try:
-                sub.queue.put_nowait((topic, html))
-            except queue.Full:  # a stuck socket must not block the others
-                log.warning("dropping event for a slow socket on %s", topic)
+                sub.put(topic, html)
+            except Exception:  # one broken socket must not keep the fragment from the others
+                log.exception("could not deliver an event on %s", topic)
 
     def health(self) -> dict:
         return {"backend": "embedded", "subscriptions": sum(len(s) for s in self._subs.values())}
@@ -138,9 +155,9 @@ class RedisBus(LocalBus):
         self._listener: threading.Thread | None = None
         self._ready = threading.Event()
 
-    def subscribe(self, topics) -> Subscription:
+    def subscribe(self, topics, deliver=None) -> Subscription:
         self._ensure_listener()
-        return super().subscribe(topics)
+        return super().subscribe(topics, deliver)
 
     def send(self, topic: str, html: str) -> None:
         self.redis.publish(self.prefix + topic, html.encode())
@@ -183,9 +200,9 @@ class RedisBus(LocalBus):
         return {"backend": "redis", "subscriptions": sum(len(s) for s in self._subs.values())}
 
 
-def subscribe(topics) -> Subscription:
+def subscribe(topics, deliver=None) -> Subscription:
     """Open a mailbox on `topics`; close it (or use `with`) when the socket ends."""
-    return current_app.extensions["hilo_bus"].subscribe(topics)
+    return current_app.extensions["hilo_bus"].subscribe(topics, deliver)
 
 
 def init_app(app) -> None:

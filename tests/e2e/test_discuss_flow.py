@@ -61,10 +61,10 @@ def test_two_colleagues_chat_live_and_an_outsider_sees_nothing(app, live_server,
         expect(ann.locator(".chat-messages .message-comment").last).to_contain_text("draft by Friday")
         expect(ann_box).to_have_value("")
 
-        # Carol fixes her message; Bob sees the edit. Bob reacts; Carol sees it. Bob stars it.
-        mine = carol.locator(".chat-messages .message-comment").last
-        mine.hover()
-        mine.get_by_role("link", name="Edit message").click()
+        # Carol fixes her message (Up in the empty composer edits her last one); Bob sees the
+        # edit. Bob reacts; Carol sees it. Bob stars it.
+        expect(carol_box).to_have_value("")
+        carol_box.press("ArrowUp")
         editor = carol.locator(".message-edit textarea")
         expect(editor).to_be_focused()
         editor.fill("Yes, draft by Thursday.")

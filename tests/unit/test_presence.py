@@ -46,6 +46,27 @@ def test_a_connection_not_heard_of_stops_counting(store, clock):
     assert store.update(7, "alive", "away") == ("away", False)
 
 
+def test_the_sweep_finds_people_whose_every_connection_died(store, clock):
+    store.update(7, "dead", "online")  # its process died: no heartbeat, no goodbye
+    store.update(8, "alive", "away")
+    clock[0] += presence.STALE + 1
+    store.update(8, "alive", "away")  # a heartbeat
+    assert store.sweep() == [7]
+    assert store.statuses([7, 8]) == {7: "offline", 8: "away"}
+    assert store.sweep() == []  # pushed once
+
+
+def test_the_sweep_pushes_what_it_finds(app, pushed, clock):
+    with app.test_request_context():
+        presence.connect(42)
+        presence.drain()
+        clock[0] += presence.STALE + 1
+        app.extensions["hilo_presence_pusher"].sweep()
+        presence.drain()
+    frames = [html for topic, html in pushed if topic == "presence"]
+    assert "presence-u42 is-online" in frames[0] and "presence-u42 is-offline" in frames[-1]
+
+
 @pytest.fixture
 def pushed(app, monkeypatch):
     """What presence publishes at once (`publish_now`)."""
@@ -57,14 +78,31 @@ def pushed(app, monkeypatch):
 def test_changes_are_pushed_to_the_presence_topic(app, pushed):
     with app.test_request_context():
         conn = presence.connect(42)
+        presence.drain()
         presence.report(42, conn, "online")  # a heartbeat: no change, no push
         presence.report(42, conn, "busy")  # not a status: ignored
+        presence.drain()
         presence.disconnect(42, conn)
+        presence.drain()
     frames = [html for topic, html in pushed if topic == "presence"]
     assert len(frames) == 2
     assert 'hx-swap-oob="beforeend:#live"' in frames[0] and 'data-user="42"' in frames[0]
     assert "presence-u42 is-online" in frames[0]
     assert "is-offline" in frames[1]
+
+
+def test_changes_close_together_go_out_as_one_push(app, pushed, monkeypatch):
+    """A reconnect storm: N people coming back is not N pushes to every socket."""
+    monkeypatch.setattr(presence, "BATCH", 60)  # nothing pushed by the timer during the test
+    with app.test_request_context():
+        presence.drain()  # the last push was just now: the next changes wait for the batch
+        conns = {uid: presence.connect(uid) for uid in range(1, 51)}
+        presence.disconnect(7, conns[7])
+        assert [t for t, _ in pushed if t == "presence"] == []
+        presence.drain()
+    (frame,) = [html for topic, html in pushed if topic == "presence"]
+    assert frame.count('class="presence-update"') == 50
+    assert "presence-u1 is-online" in frame and "presence-u7 is-offline" in frame  # as it is now
 
 
 def test_what_others_were_shown_stays_true_when_pages_change_at_once(store):

@@ -176,3 +176,14 @@ def test_a_private_conversation_cannot_be_the_scope_of_an_outsiders_search(clien
         response = client.get(f"/search?q=lantern&{args}")
         assert response.status_code in (302, 401, 403, 404)
         assert "#secret" not in response.get_data(as_text=True)
+
+
+def test_searching_is_rate_limited_per_person(app, client, make_client, users, monkeypatch):
+    monkeypatch.setitem(app.config, "SEARCH_RATE_LIMIT", "3 per minute")
+    sign_in(client, users.agent)
+    assert [client.get("/search?q=lantern", headers=HX).status_code for _ in range(4)] == [200, 200, 200, 429]
+    page = client.get("/search?q=lantern")
+    assert page.status_code == 429 and "Too many" in page.get_data(as_text=True)
+    colleague = make_client()  # same address, another person: not limited
+    sign_in(colleague, users.agent2)
+    assert colleague.get("/search?q=lantern").status_code == 200

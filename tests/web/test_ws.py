@@ -1,5 +1,7 @@
 """The staff WebSocket against a live server: who may subscribe to what, and live chatter rows."""
 import json
+import socket
+import threading
 import time
 
 import pytest
@@ -254,3 +256,50 @@ def presence_of(app, user_id: int) -> str:
 def test_the_presence_topic_is_for_staff_only(live_server, make_client, users):
     assert_refused(connect(live_server, session_cookie(make_client, users.portal), "presence"))
     assert_refused(connect(live_server, "", "presence"))
+
+
+def open_raw_socket(live_server, cookie: str, topics: str) -> socket.socket:
+    """A browser that completes the handshake and then never reads (a stalled tab or network)."""
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.connect(("127.0.0.1", live_server.server_port))
+    raw.sendall((f"GET /ws?topics={topics} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                 "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                 f"Sec-WebSocket-Version: 13\r\nCookie: {cookie}\r\n\r\n").encode())
+    raw.settimeout(10)
+    assert raw.recv(4096).startswith(b"HTTP/1.1 101")
+    return raw
+
+
+def test_a_stalled_reader_is_cut_off_without_holding_back_the_others(app, live_server, make_client,
+                                                                     users, thread):
+    other = make_contact("Bo Customer", "bo@customer.test").ensure_thread()
+    db.session.commit()
+    cookie = session_cookie(make_client, users.agent2)
+    shared, flood = f"thread:{thread.id}", f"thread:{other.id}"
+    stalled = open_raw_socket(live_server, cookie, f"{shared},{flood}")
+    healthy = connect(live_server, cookie, shared)
+    try:
+        wait_until_subscribed(app, healthy, shared)
+        bus = app.extensions["hilo_bus"]
+        filler = "x" * 100_000
+
+        def publish():
+            for n in range(40):  # 4 MB for the stalled socket alone: more than it may fall behind
+                bus.send(flood, f'<div id="flood-{n}">{filler}</div>')
+            for n in range(5):
+                bus.send(shared, f'<div id="shared-{n}"></div>')
+
+        publisher = threading.Thread(target=publish)
+        publisher.start()
+        publisher.join(timeout=10)
+        assert not publisher.is_alive(), "publishing waited for a reader"
+        for n in range(5):
+            receive_matching(healthy, f'id="shared-{n}"')
+        received = 0
+        while chunk := stalled.recv(1 << 16):  # the buffers' worth, then the end of the connection
+            received += len(chunk)
+        assert received < 40 * len(filler)
+    finally:
+        healthy.close()
+        stalled.close()

@@ -5,12 +5,13 @@ search box asks with htmx as the user types; the next rows alone for "Load more"
 message id: keyset paging). `thread` (or a Discuss `channel`) keeps the search to one
 conversation or record — 404 unless the user may read it, so ids do not leak.
 """
-from flask import abort, render_template, request
+from flask import abort, current_app, render_template, request
+from flask_limiter.util import get_remote_address
 from flask_login import current_user
 
 from app import staff_required, wants_fragment
 from app.blueprints.search import bp
-from app.extensions import db
+from app.extensions import db, limiter
 from app.models import Channel, Thread
 from app.services import access, messaging, search
 
@@ -37,8 +38,14 @@ def load_scope() -> Thread | None:
     return thread
 
 
+def per_user() -> str:
+    """Search as you type sends a request per pause: limit each person, not each address."""
+    return f"user:{current_user.get_id()}" if current_user.is_authenticated else get_remote_address()
+
+
 @bp.get("/search")
 @staff_required
+@limiter.limit(lambda: current_app.config["SEARCH_RATE_LIMIT"], key_func=per_user)
 def index():
     """Messages and notes matching `q` in what the user may read, newest first."""
     scope = load_scope()

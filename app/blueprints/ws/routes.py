@@ -11,8 +11,10 @@ The browser sends small JSON frames back:
 - `{"presence": "online" | "away"}` when the page becomes active or idle.
 The socket itself counts as a presence connection while it is open (services/presence.py).
 """
+import collections
 import json
 import logging
+import threading
 import time
 
 from flask import render_template, request
@@ -20,6 +22,7 @@ from flask_login import current_user
 from simple_websocket import ConnectionClosed
 
 from app.blueprints.ws import bp
+from app.blueprints.ws.outlet import Outlet, text_frame
 from app.extensions import db, sock
 from app.services import access, presence, realtime
 
@@ -39,15 +42,64 @@ def requested_topics(user) -> list[str] | None:
 
 
 class Client:
-    """What one socket knows of its user, and what it has said lately (no database needed)."""
+    """One open socket: its user, its topics, what it said lately, and its way out.
 
-    def __init__(self, user, mailbox):
+    Fragments are written into the socket by the bus's thread (`deliver`, outlet.py); this
+    socket's own thread (`run`) wakes only for what the browser sends, a change of access, a
+    reader that fell behind, and the presence heartbeat.
+    """
+
+    def __init__(self, user, ws, topics):
         self.user_id, self.name = user.id, user.name
-        self.mailbox = mailbox
+        self.ws = ws
+        self.wake = threading.Event()
+        self.outlet = Outlet.attach(ws, self.wake)
+        self.rechecks: collections.deque[str] = collections.deque()
+        # Topics whose access is being checked again: their fragments wait here meanwhile, so
+        # nothing published after a revocation reaches the socket before the check says so.
+        self.held: dict[str, list[bytes]] = {}
+        self.held_lock = threading.Lock()
+        self.typed: dict[int, float] = {}
         self.conn = presence.connect(self.user_id)
         self.status = "online"
         self.beat = time.monotonic()
-        self.typed: dict[int, float] = {}
+        self.mailbox = realtime.subscribe(topics, self.deliver)
+
+    def deliver(self, topic: str, html: str) -> None:
+        """On the bus's thread: never block, never touch the database."""
+        if html.startswith(realtime.REVOKE):
+            revoked = html[len(realtime.REVOKE):]
+            with self.held_lock:
+                self.held.setdefault(revoked, [])
+            self.rechecks.append(revoked)
+            self.wake.set()
+            return
+        frame = text_frame(html)
+        if self.held:
+            with self.held_lock:
+                if topic in self.held:
+                    self.held[topic].append(frame)
+                    return
+        self.outlet.write(frame)
+
+    def run(self) -> None:
+        while self.ws.connected:
+            self.wake.wait(timeout=max(0.0, self.beat + presence.HEARTBEAT - time.monotonic()))
+            self.wake.clear()
+            for _ in range(FRAMES_PER_TICK):  # raises once the client is gone
+                frame = self.ws.receive(timeout=0)
+                if frame is None:
+                    break
+                self.handle(frame)
+            while self.rechecks:
+                self.recheck(self.rechecks.popleft())
+            self.outlet.flush()
+            if self.outlet.stalled:
+                log.info("cut off a live socket of user %s that fell %d bytes behind",
+                         self.user_id, self.outlet.backlog)
+                self.outlet.cut_off()
+                return
+            self.tick()
 
     def handle(self, frame) -> None:
         """One frame from the browser; anything malformed is ignored."""
@@ -82,6 +134,20 @@ class Client:
         realtime.publish_now(topic, render_template(
             "discuss/_typing.html", thread_id=thread_id, user_id=self.user_id, name=self.name, stop=stop))
 
+    def recheck(self, topic: str) -> None:
+        """Access to `topic` changed (the user left a channel): keep it only if still allowed."""
+        try:
+            allowed = access.can_subscribe(current_user, topic)
+        finally:
+            db.session.remove()  # the socket holds no database connection between events
+        with self.held_lock:
+            held = self.held.pop(topic, [])
+            if not allowed:
+                self.mailbox.drop(topic)
+                return
+            for frame in held:
+                self.outlet.write(frame)
+
     def tick(self) -> None:
         """The heartbeat: keep this connection counted."""
         if time.monotonic() - self.beat >= presence.HEARTBEAT:
@@ -89,9 +155,11 @@ class Client:
             presence.report(self.user_id, self.conn, self.status)
 
     def close(self) -> None:
+        self.mailbox.close()
         for thread_id in list(self.typed):
             self.typing(thread_id, stop=True)
         presence.disconnect(self.user_id, self.conn)
+        self.outlet.flush()  # a closing frame still queued behind a slow reader
 
 
 @sock.route("/ws", bp=bp)
@@ -105,47 +173,26 @@ def staff_socket(ws):
         db.session.remove()
         ws.close(reason=1008, message="topic not allowed")
         return
-    with realtime.subscribe(topics) as mailbox:
-        client = None
+    client = None
+    try:
+        client = Client(current_user, ws, topics)
+        db.session.remove()  # do not hold a database connection for the socket's lifetime
+        client.run()
+    except ConnectionClosed:
+        pass
+    except Exception:
+        # Never let the server write an HTTP error page into an open socket: say 1011
+        # (internal error); the browser reconnects and catches up.
+        log.exception("live socket of user %s failed", current_user.get_id())
         try:
-            client = Client(current_user, mailbox)
-            db.session.remove()  # do not hold a database connection for the socket's lifetime
-            while ws.connected:
-                html = mailbox.get(timeout=1.0)
-                if html is not None and html.startswith(realtime.REVOKE):
-                    recheck(mailbox, html[len(realtime.REVOKE):])
-                elif html is not None:
-                    ws.send(html)
-                for _ in range(FRAMES_PER_TICK):  # raises once the client is gone
-                    frame = ws.receive(timeout=0)
-                    if frame is None:
-                        break
-                    client.handle(frame)
-                client.tick()
+            ws.close(reason=1011, message="server error")
         except ConnectionClosed:
             pass
-        except Exception:
-            # Never let the server write an HTTP error page into an open socket: say 1011
-            # (internal error); the browser reconnects and catches up.
-            log.exception("live socket of user %s failed", current_user.get_id())
-            try:
-                ws.close(reason=1011, message="server error")
-            except ConnectionClosed:
-                pass
-        finally:
-            db.session.remove()
-            if client is not None:
-                try:
-                    client.close()
-                except Exception:
-                    log.exception("could not end a presence connection")
-
-
-def recheck(mailbox, topic: str) -> None:
-    """Access changed (the user left a channel): keep `topic` only if it is still allowed."""
-    try:
-        allowed = access.can_subscribe(current_user, topic)
     finally:
-        db.session.remove()  # the socket holds no database connection between events
-    if not allowed:
-        mailbox.drop(topic)
+        db.session.remove()
+        if client is not None:
+            try:
+                client.close()
+            except Exception:
+                log.exception("could not end a live socket cleanly")
+

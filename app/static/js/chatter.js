@@ -75,6 +75,15 @@
     this.textarea.addEventListener("input", function () { self.saveSoon(); });
     var enterSends = form.hasAttribute("data-enter-sends");  // chat: Enter sends, Shift+Enter is a new line
     this.textarea.addEventListener("keydown", function (event) {
+      if (enterSends && event.key === "ArrowUp" && !self.textarea.value && !event.shiftKey
+          && !event.ctrlKey && !event.metaKey && !event.altKey) {
+        // Up in an empty chat composer edits your last message, as in other chat apps.
+        var mine = document.querySelectorAll('.chat-messages .message-comment[data-author="'
+                                             + document.body.dataset.userId + '"]');
+        var edit = mine.length && mine[mine.length - 1].querySelector(".message-actions a[hx-get]");
+        if (edit) { event.preventDefault(); edit.click(); }
+        return;
+      }
       if (event.key !== "Enter" || event.isComposing) return;
       var mentions = self.textarea._mentions;
       if (mentions && !mentions.menu.hidden) return;  // Enter picks the highlighted colleague
