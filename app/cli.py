@@ -1,4 +1,4 @@
-"""Command-line tools: `flask users create-admin`, `flask demo load`, `flask worker`."""
+"""Command-line tools: `flask users create-admin`, `flask demo load`, `flask worker`, `flask mail ingest`."""
 import secrets
 import sys
 
@@ -12,6 +12,7 @@ from app.models import User
 
 users_cli = AppGroup("users", help="Manage user accounts.")
 demo_cli = AppGroup("demo", help="Demo data for trying Hilo.")
+mail_cli = AppGroup("mail", help="Inbound mail.")
 
 
 @users_cli.command("create-admin")
@@ -52,6 +53,39 @@ def demo_load(if_empty: bool):
     click.echo("")
 
 
+@mail_cli.command("ingest")
+@click.option("--recipient", "recipients", multiple=True, help="An envelope recipient (repeatable).")
+def mail_ingest(recipients):
+    """Take one RFC 822 mail on stdin (an MTA's pipe), store and route it.
+
+    Exit status, as MTAs read it: 0 stored (routed, caught, or a duplicate), 67 (EX_NOUSER) bounce
+    it, 75 (EX_TEMPFAIL) try again later (the database is unreachable). Never a traceback.
+    """
+    import logging
+
+    from sqlalchemy.exc import OperationalError
+
+    from app.services import mailgate
+
+    raw = sys.stdin.buffer.read()
+    try:
+        # As a job: a request context on BASE_URL, for the links in what the mail makes.
+        with current_app.test_request_context(base_url=current_app.config["BASE_URL"]):
+            outcome = mailgate.ingest(raw, recipients)
+    except OperationalError as err:
+        db.session.rollback()
+        click.echo(f"hilo: cannot store the mail now ({err.__class__.__name__}); try again later", err=True)
+        sys.exit(mailgate.EX_TEMPFAIL)
+    except Exception:
+        db.session.rollback()
+        logging.getLogger(__name__).exception("inbound mail could not be stored")
+        click.echo("hilo: the mail could not be stored; try again later", err=True)
+        sys.exit(mailgate.EX_TEMPFAIL)
+    if outcome.exit_code:
+        click.echo(f"hilo: {outcome.reason}", err=True)
+    sys.exit(outcome.exit_code)
+
+
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty (tests).")
 def worker(burst: bool):
@@ -76,6 +110,7 @@ def worker(burst: bool):
 def init_app(app) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_cli)
+    app.cli.add_command(mail_cli)
     app.cli.add_command(worker)
     from app.jobs.activities import init_cli as activities_cli
 

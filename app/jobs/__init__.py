@@ -5,9 +5,11 @@
 because each sweep finds its own work.
 """
 from app.jobs.activities import sweep_reminders_job
+from app.jobs.mail import sweep_mail_job
 from app.jobs.messages import sweep_undelivered_job
 
 PERIODIC_JOBS = [
     (sweep_reminders_job, 300),
     (sweep_undelivered_job, 60),
+    (sweep_mail_job, 60),
 ]

@@ -1,7 +1,7 @@
 """Contacts: the people and companies a team talks to."""
 from datetime import datetime
 
-from sqlalchemy import String, Text, Index
+from sqlalchemy import Index, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
@@ -25,7 +25,8 @@ class Contact(ThreadMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
-    __table_args__ = (Index("ix_contacts_name", "name"),)
+    # lower(email): finding the contact of an address (every inbound mail) is case-insensitive.
+    __table_args__ = (Index("ix_contacts_name", "name"), Index("ix_contacts_email_lower", func.lower(email)))
 
     # Fields whose changes are logged in the thread (SPEC §1.6).
     tracked_fields = {"name": "Name", "email": "Email", "phone": "Phone", "company": "Company"}

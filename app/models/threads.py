@@ -171,6 +171,8 @@ class MessageRecipient(db.Model):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     status: Mapped[str] = mapped_column(String(16), default="queued")  # queued|sent|failed|bounced
     error: Mapped[str | None] = mapped_column(Text)
+    outbox_mail_id: Mapped[int | None] = mapped_column(ForeignKey("outbox_mails.id", ondelete="SET NULL"),
+                                                       index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     message = relationship("Message", back_populates="recipients")

@@ -245,7 +245,7 @@ def request_password_reset(email: str) -> OutboxMail | None:
     return mailer.send_mail(
         user.email, f"Reset your {current_app.config['COMPANY_NAME']} password",
         render_template("auth/mail/reset.txt", **context),
-        render_template("auth/mail/reset.html", **context), kind="reset",
+        render_template("auth/mail/reset.html", **context), kind="reset", auto=True,
     )
 
 
@@ -309,7 +309,7 @@ def send_invitation(user: User, invited_by: User | None = None) -> OutboxMail:
     return mailer.send_mail(
         user.email, f"You are invited to {place}",
         render_template("auth/mail/invite.txt", **context),
-        render_template("auth/mail/invite.html", **context), kind="invite",
+        render_template("auth/mail/invite.html", **context), kind="invite", auto=True,
     )
 
 

@@ -1,44 +1,348 @@
-"""Outbound mail. The embedded default writes each mail to the outbox (a page admins read).
+"""Outbound mail (SPEC §3.1–3.2).
 
-Later, with `SMTP_URL`, the same call will queue SMTP delivery; callers don't change.
+`send_mail` writes the mail (an `OutboxMail`) in the caller's transaction. Without `SMTP_URL`
+writing it is the delivery: admins read it on the outbox page. With `SMTP_URL` it is queued and a
+job (`deliver`) sends it over SMTP once the transaction commits: sent; or, on a temporary failure
+(a 4xx answer, a connection that fails), queued again for a later attempt (RETRY_DELAYS); or failed
+at once on a permanent one (5xx) or when out of attempts. The recipients of a chatter message
+follow their mail's state, and a failure tells the message's author (inbox, red envelope).
+
+Replies find their way back: mail about a thread carries `Reply-To: reply+<token>@<MAIL_DOMAIN>`,
+where the token names the thread and is signed with SECRET_KEY (a guessed or altered one is
+refused), and the same token as an invisible marker in the body, for providers that rewrite
+Message-IDs and clients that drop Reply-To.
+
+Header values are single lines (user input cannot add headers), and `email`'s SMTP policy
+refuses any line break left in a header.
 """
+import hashlib
+import hmac
+import html
 import logging
-from email.utils import make_msgid, parseaddr
+import re
+import smtplib
+import ssl
+import threading
+from datetime import timedelta, timezone
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, formataddr, getaddresses, make_msgid
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from flask import current_app
+from sqlalchemy import or_, select, update
 
 from app.extensions import db
-from app.models import OutboxMail
+from app.models import Message, MessageRecipient, OutboxMail, Thread
+from app.models.base import utcnow
 
 log = logging.getLogger(__name__)
 
+RETRY_DELAYS = (60, 300, 1800, 7200, 21600)  # seconds to wait after the 1st, 2nd… temporary failure
+MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
+CLAIM_TIMEOUT = timedelta(minutes=10)  # a mail "sending" longer than this lost its worker
+TOKEN = re.compile(r"\bt(\d{1,10})-([0-9a-f]{12})\b")
+
+
+class MailError(ValueError):
+    pass
+
+
+# ---- reply tokens ------------------------------------------------------------------------------
+
+def _signature(thread_id: int) -> str:
+    key = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(key, f"hilo-mail-thread:{thread_id}".encode(), hashlib.sha256).hexdigest()[:12]
+
+
+def thread_token(thread_id: int) -> str:
+    """`t<thread id>-<signature>`: names a thread in a reply address or a body marker."""
+    return f"t{thread_id}-{_signature(thread_id)}"
+
+
+def token_thread_id(token: str) -> int | None:
+    """The thread a token names, or None when it is malformed or its signature is wrong."""
+    match = TOKEN.fullmatch(token or "")
+    if match is None:
+        return None
+    thread_id = int(match.group(1))
+    return thread_id if hmac.compare_digest(match.group(2), _signature(thread_id)) else None
+
+
+def reply_address(thread_id: int) -> str:
+    config = current_app.config
+    return f"{config['MAIL_REPLY_LOCALPART']}+{thread_token(thread_id)}@{config['MAIL_DOMAIN']}"
+
+
+def marker(thread_id: int) -> str:
+    return f"hilo-ref:{thread_token(thread_id)}"
+
+
+# ---- writing a mail ----------------------------------------------------------------------------
 
 def _one_line(value: str) -> str:
     """Header values never carry line breaks: no header injection from user input."""
     return " ".join((value or "").splitlines()).strip()
 
 
+ADDRESS = re.compile(r"[^@\s<>,;:\"\\()\[\]]+@[^@\s<>,;:\"\\()\[\]]+\.[^@\s<>,;:\"\\()\[\]]+")
+
+
 def _address(value: str) -> str:
-    name, addr = parseaddr(_one_line(value))
-    if "@" not in addr:
-        raise ValueError(f"not an email address: {value!r}")
-    return addr
+    """Exactly one address ("a@b.c" or "Name <a@b.c>"), else MailError: a line break or a second
+    address would add recipients or headers."""
+    value = value or ""
+    found = getaddresses([value])
+    if "\r" in value or "\n" in value or len(found) != 1 or not ADDRESS.fullmatch(found[0][1]):
+        raise MailError(f"not one email address: {value!r}")
+    return found[0][1]
 
 
-def send_mail(to, subject: str, text: str, html: str | None = None, *, kind: str = "message",
-              chatter_message_id: int | None = None) -> OutboxMail:
-    """Queue one mail to the addresses in `to` (kept in the outbox; commit is the caller's)."""
+def _message_id(value: str | None) -> str | None:
+    value = _one_line(value or "")
+    return value if re.fullmatch(r"<[^<>\s]{1,250}>", value) else None
+
+
+def send_mail(to, subject: str, text: str, html_body: str | None = None, *, kind: str = "message",
+              chatter_message_id: int | None = None, thread_id: int | None = None,
+              from_name: str | None = None, reply_to: str | None = None, in_reply_to: str | None = None,
+              references=(), auto: bool = False) -> OutboxMail:
+    """Write one mail to the addresses in `to`, queued for SMTP when configured (commit is the caller's).
+
+    `thread_id`: the mail is about that thread; replies route back to it (Reply-To and marker).
+    `auto`: generated by the system, not written by a person (Auto-Submitted: auto-generated).
+    """
     recipients = [_address(a) for a in ([to] if isinstance(to, str) else to)]
+    if not recipients:
+        raise MailError("a mail needs a recipient")
+    config = current_app.config
+    if thread_id is not None:
+        reply_to = reply_to or reply_address(thread_id)
+        text = f"{text}\n\n[{marker(thread_id)}]"
+        if html_body is not None:
+            html_body += ('<div style="display:none;max-height:0;overflow:hidden;font-size:1px;'
+                          f'color:transparent">{html.escape(marker(thread_id))}</div>')
+    smtp = bool(config.get("SMTP_URL"))
+    references = [ref for ref in (_message_id(r) for r in references) if ref]
     mail = OutboxMail(
-        message_id=make_msgid(domain=current_app.config["MAIL_DOMAIN"]),
-        sender=current_app.config["MAIL_FROM"],
+        message_id=make_msgid(domain=config["MAIL_DOMAIN"]),
+        sender=config["MAIL_FROM"],
+        from_name=_one_line(from_name or "")[:120] or None,
         to=", ".join(recipients),
         subject=_one_line(subject)[:255],
         body_text=text,
-        body_html=html,
+        body_html=html_body,
         kind=kind,
         chatter_message_id=chatter_message_id,
+        reply_to=_address(reply_to) if reply_to else None,
+        in_reply_to=_message_id(in_reply_to),
+        references=" ".join(references[-10:]) or None,
+        auto_submitted=auto,
+        status="queued" if smtp else "sent",
+        sent_at=None if smtp else utcnow(),
     )
     db.session.add(mail)
-    log.info("mail %s to %s: %s", kind, mail.to, mail.subject)
+    db.session.flush()
+    log.info("mail %s %s to %s: %s", kind, mail.status, mail.to, mail.subject)
+    if smtp:
+        _queue(mail.id)
     return mail
+
+
+def _queue(mail_id: int, at=None) -> None:
+    """A job that sends the mail after the commit (at `at`, for a retry)."""
+    from app.jobs.mail import deliver_mail_job  # the job module imports this one
+    from app.services import jobs
+
+    jobs.enqueue(deliver_mail_job, mail_id, at=at)
+
+
+def build_message(mail: OutboxMail) -> EmailMessage:
+    """The RFC 5322 message of an outbox mail: text, and HTML as an alternative."""
+    msg = EmailMessage(policy=SMTP)
+    msg["From"] = formataddr((mail.from_name, mail.sender)) if mail.from_name else mail.sender
+    msg["To"] = mail.to
+    msg["Subject"] = mail.subject
+    msg["Date"] = format_datetime((mail.created_at or utcnow()).replace(tzinfo=timezone.utc))
+    msg["Message-ID"] = mail.message_id
+    if mail.reply_to:
+        msg["Reply-To"] = mail.reply_to
+    if mail.in_reply_to:
+        msg["In-Reply-To"] = mail.in_reply_to
+    if mail.references:
+        msg["References"] = mail.references
+    if mail.auto_submitted:
+        msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: robots must not answer it
+        msg["X-Auto-Response-Suppress"] = "All"  # nor Exchange's out-of-office replies
+    msg.set_content(mail.body_text or "")
+    if mail.body_html:
+        msg.add_alternative(mail.body_html, subtype="html")
+    return msg
+
+
+# ---- sending over SMTP -------------------------------------------------------------------------
+
+class SMTPSettings:
+    """`SMTP_URL`: smtp://[user[:password]@]host[:port] (plain; STARTTLS when the server offers it),
+    smtp+starttls://… (STARTTLS required), smtps://… (TLS from the start); `?timeout=30`."""
+
+    def __init__(self, url: str):
+        parts = urlsplit(url)
+        if parts.scheme not in ("smtp", "smtp+starttls", "smtps") or not parts.hostname:
+            raise MailError("SMTP_URL must look like smtp://user:password@host:587")
+        self.scheme, self.host = parts.scheme, parts.hostname
+        self.port = parts.port or {"smtp": 25, "smtp+starttls": 587, "smtps": 465}[parts.scheme]
+        self.username = unquote(parts.username) if parts.username else None
+        self.password = unquote(parts.password) if parts.password else None
+        self.timeout = float(parse_qs(parts.query).get("timeout", ["30"])[0])
+
+    def connect(self) -> smtplib.SMTP:
+        context = ssl.create_default_context()
+        if self.scheme == "smtps":
+            conn = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+        else:
+            conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            conn.ehlo()
+            if self.scheme == "smtp+starttls" or conn.has_extn("starttls"):
+                conn.starttls(context=context)
+                conn.ehlo()
+        if self.username:
+            conn.login(self.username, self.password or "")
+        return conn
+
+
+class SMTPConnection:
+    """One SMTP connection per process, kept open between mails (a worker sends many in a row)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.conn: smtplib.SMTP | None = None
+        self.url: str | None = None
+
+    def send(self, url: str, msg: EmailMessage, sender: str, recipients: list[str]) -> None:
+        with self.lock:
+            for attempt in (1, 2):
+                if self.conn is None or self.url != url:
+                    self.close()
+                    self.conn, self.url = SMTPSettings(url).connect(), url
+                try:
+                    self.conn.send_message(msg, from_addr=sender, to_addrs=recipients)
+                    return
+                except smtplib.SMTPServerDisconnected:
+                    self.close()  # the server closed an idle connection: once more on a new one
+                    if attempt == 2:
+                        raise
+
+    def close(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.quit()
+            except (smtplib.SMTPException, OSError):
+                pass
+        self.conn = None
+
+
+_smtp = SMTPConnection()
+
+
+def _failure(exc: Exception) -> tuple[bool, str]:
+    """(permanent?, reason) of a failed send."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        answers = list(exc.recipients.values())
+        code, text = answers[0] if answers else (450, b"refused")
+        permanent = all(c >= 500 for c, _ in answers)
+    elif isinstance(exc, smtplib.SMTPAuthenticationError):
+        # The server refuses our credentials: a setting to fix, not a bad address. Keep trying.
+        return False, f"the mail server refused Hilo's login ({exc.smtp_code})"
+    elif isinstance(exc, smtplib.SMTPResponseException):
+        code, text = exc.smtp_code, exc.smtp_error
+        permanent = code >= 500
+    else:
+        return False, f"could not reach the mail server: {exc.__class__.__name__}: {exc}"[:300]
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return permanent, f"{code} {_one_line(text)}"[:300]
+
+
+def deliver(mail_id: int) -> str:
+    """Send one queued mail (the job). Returns its state: sent, queued (will retry), failed, or
+    skipped (not due, or another worker has it). Commits."""
+    now = utcnow()
+    claimed = db.session.execute(
+        update(OutboxMail)
+        .where(OutboxMail.id == mail_id, OutboxMail.status == "queued",
+               or_(OutboxMail.next_attempt_at.is_(None), OutboxMail.next_attempt_at <= now))
+        .values(status="sending", claimed_at=now, attempts=OutboxMail.attempts + 1)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    if not claimed:
+        return "skipped"
+    mail = db.session.get(OutboxMail, mail_id)
+    try:
+        _smtp.send(current_app.config["SMTP_URL"], build_message(mail), mail.sender,
+                   [a.strip() for a in mail.to.split(",")])
+    except (smtplib.SMTPException, OSError) as exc:
+        permanent, reason = _failure(exc)
+        mail.error = reason
+        if permanent or mail.attempts >= MAX_ATTEMPTS:
+            mail.status = "failed"
+            log.warning("mail %s to %s failed: %s", mail.id, mail.to, reason)
+        else:
+            mail.status = "queued"
+            mail.next_attempt_at = utcnow() + timedelta(seconds=RETRY_DELAYS[mail.attempts - 1])
+            _queue(mail.id, at=mail.next_attempt_at)
+            log.info("mail %s to %s: attempt %d failed (%s); next at %s", mail.id, mail.to,
+                     mail.attempts, reason, mail.next_attempt_at)
+    else:
+        mail.status, mail.sent_at, mail.error = "sent", utcnow(), None
+    if mail.status != "queued":  # final: the message's recipients take the mail's state
+        db.session.execute(update(MessageRecipient).where(MessageRecipient.outbox_mail_id == mail.id)
+                           .values(status=mail.status, error=mail.error)
+                           .execution_options(synchronize_session=False))
+    db.session.commit()  # the state first: nothing that fails after this may send the mail again
+    if mail.status != "queued" and mail.chatter_message_id is not None:
+        try:
+            tell_the_author(mail)
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            log.exception("mail %s is %s, but its message could not show it", mail.id, mail.status)
+    return mail.status
+
+
+def tell_the_author(mail: OutboxMail) -> None:
+    """The message's envelope changes live (red when it failed); a failure goes to the author's inbox."""
+    from app.services import messaging, notifications
+
+    message = db.session.get(Message, mail.chatter_message_id)
+    if message is None:
+        return
+    thread = db.session.get(Thread, message.thread_id)
+    messaging.publish_message(message, thread, replace=True)
+    author = message.author_user
+    if mail.status == "failed" and author is not None and author.active:
+        notifications.notify(author, "failure", f"Not delivered to {mail.to}: {mail.error}",
+                             thread=thread, message=message)
+
+
+def sweep() -> int:
+    """Mails whose job was lost: claimed by a worker that died (sending for CLAIM_TIMEOUT), or
+    queued and due for over a minute (Redis lost its queue). Returns how many were handed to a
+    job again (idempotent: `deliver` claims each mail once)."""
+    now = utcnow()
+    orphans = db.session.scalars(select(OutboxMail.id).where(
+        OutboxMail.status == "sending", OutboxMail.claimed_at < now - CLAIM_TIMEOUT)).all()
+    if orphans:
+        db.session.execute(update(OutboxMail).where(OutboxMail.id.in_(orphans), OutboxMail.status == "sending")
+                           .values(status="queued", next_attempt_at=None)
+                           .execution_options(synchronize_session=False))
+    grace = now - timedelta(minutes=1)
+    late = db.session.scalars(select(OutboxMail.id).where(
+        OutboxMail.status == "queued", OutboxMail.created_at <= grace,
+        or_(OutboxMail.next_attempt_at.is_(None), OutboxMail.next_attempt_at <= grace)).limit(1000)).all()
+    due = sorted(set(orphans) | set(late))
+    for mail_id in due:
+        _queue(mail_id)
+    db.session.commit()
+    return len(due)

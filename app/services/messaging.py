@@ -11,6 +11,7 @@ from datetime import timedelta
 from flask import current_app, render_template, url_for
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.extensions import db
 from app.models import (
@@ -196,6 +197,10 @@ def post_message(thread: Thread, author: User | None, body: str, *, kind: str = 
         follow(thread, contact=contacts.for_address(name, address))
     db.session.flush()
     db.session.refresh(message)
+    # A new message's collections are known: the live fragment below need not load them.
+    set_committed_value(message, "attachments", sorted(stored, key=lambda a: a.id))
+    set_committed_value(message, "recipients", [])
+    set_committed_value(message, "reactions", [])
 
     if notify:
         # The audience is notified by a job after commit: the post itself writes one message,
@@ -301,13 +306,25 @@ def _send_to_contacts(message: Message, author: User | None, title: str, contact
         names = ", ".join(a.filename for a in message.attachments)
         text += f"\n\n[Attachments: {names}]"
     subject = message.subject or (f"Re: {title}" if title else "Message")
+    references = thread_message_ids(message.thread_id, before_id=message.id)
     for contact in contacts:
-        mail = mailer.send_mail(contact.email, subject, text, html=html_body,
-                                chatter_message_id=message.id)
-        # The outbox is the embedded delivery: written means sent (SMTP status comes with §3).
-        db.session.add(MessageRecipient(message_id=message.id, address=contact.email,
-                                        contact_id=contact.id, status="sent"))
+        mail = mailer.send_mail(contact.email, subject, text, html_body, chatter_message_id=message.id,
+                                thread_id=message.thread_id, from_name=author.name if author else None,
+                                in_reply_to=references[-1] if references else None, references=references)
+        # The recipient follows its mail: sent at once with the outbox, queued until SMTP answers.
+        db.session.add(MessageRecipient(message_id=message.id, address=contact.email, contact_id=contact.id,
+                                        status=mail.status, outbox_mail_id=mail.id))
         message.message_id = message.message_id or mail.message_id
+
+
+def thread_message_ids(thread_id: int, before_id: int, limit: int = 10) -> list[str]:
+    """The Message-IDs of a thread's latest mails, oldest first (In-Reply-To and References of
+    the next one, so the customer's mail client threads the conversation)."""
+    ids = db.session.scalars(
+        select(Message.message_id).where(Message.thread_id == thread_id, Message.id < before_id,
+                                         Message.message_id.is_not(None))
+        .order_by(Message.id.desc()).limit(limit)).all()
+    return list(reversed(ids))
 
 
 def check_editable(message: Message, thread: Thread, verb: str = "edited") -> None:

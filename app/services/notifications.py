@@ -106,7 +106,8 @@ def notify_many(users, kind: str, summary: str, *, thread=None, message=None,
             link = base + url_for("inbox.open", notification_id=notification.id)
             body = render_template("inbox/notification_mail.txt", user=user, notification=notification,
                                    message=message, link=link)
-            mailer.send_mail(user.email, summary, body, kind="notification")
+            mailer.send_mail(user.email, summary, body, kind="notification", auto=True,
+                             thread_id=thread.id if thread is not None else None)
     return created
 
 

@@ -389,3 +389,20 @@ def test_make_user_factory_still_works_for_new_admins(client, users):
     second = make_user("admin", "second-admin@example.com", "Second Admin")
     admin_client(client, users)
     assert post(client, f"/admin/users/{second.id}/role", {"role": "agent"}).status_code == 302
+
+
+def test_outbox_shows_how_delivery_went(app, client, users, smtp_server, run_jobs):
+    smtp_server.refuse["gone@customer.test"] = "550 5.1.1 Mailbox unavailable"
+    with app.test_request_context(base_url=app.config["BASE_URL"]):
+        ok = mailer.send_mail("ada@customer.test", "Delivered one", "body")
+        bad = mailer.send_mail("gone@customer.test", "Refused one", "body")
+        db.session.commit()
+        ok_id, bad_id = ok.id, bad.id
+    run_jobs()
+    login(client, users.admin)
+    listing = client.get("/admin/outbox").get_data(as_text=True)
+    assert 'class="tag delivery-sent"' in listing and 'class="tag delivery-failed"' in listing
+    assert "550 5.1.1 Mailbox unavailable" in listing  # the reason, in the failed tag's title
+    page = client.get(f"/admin/outbox/{bad_id}").get_data(as_text=True)
+    assert "Failed" in page and "1 attempt" in page and "550 5.1.1 Mailbox unavailable" in page
+    assert "sent " in client.get(f"/admin/outbox/{ok_id}").get_data(as_text=True)

@@ -8,8 +8,8 @@ from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage
 
 from app.extensions import db
-from app.models import Attachment, Contact, Follower, Message, OutboxMail
-from app.services import messaging
+from app.models import Attachment, Contact, Follower, Message, MessageRecipient, OutboxMail
+from app.services import mailer, messaging
 from tests.conftest import csrf_token, login, make_contact, make_user
 from tests.web.conftest import png_bytes
 
@@ -579,3 +579,25 @@ def test_customers_cannot_copy_others(client, users, world, monkeypatch):
     response = post(client, world.thread, token, body="Hi", cc="friend@customer.test")
     assert response.status_code == 403
     assert count(Contact, Contact.email == "friend@customer.test") == 0
+
+
+def test_the_envelope_shows_sending_then_the_failure_and_its_reason(app, client, users, smtp_server, run_jobs):
+    smtp_server.refuse["gone@customer.test"] = "550 5.1.1 Mailbox unavailable"
+    contact = make_contact("Gone Customer", "gone@customer.test")
+    thread = contact.ensure_thread()
+    messaging.follow(thread, contact=contact)
+    db.session.commit()
+    token = as_user(client, users.agent)
+    client.post(f"/chatter/{thread.id}/messages", data={"body": "Are you there?", "kind": "comment",
+                                                        "csrf_token": token})
+    run_jobs()  # the message's audience: its mail is written and tried at once
+    # Back to before the attempt: the mail waits for the SMTP server.
+    db.session.execute(OutboxMail.__table__.update().values(status="queued", attempts=0, error=None))
+    db.session.execute(MessageRecipient.__table__.update().values(status="queued", error=None))
+    db.session.commit()
+    assert "Sending to gone@customer.test" in client.get(f"/contacts/{contact.id}").get_data(as_text=True)
+    with app.test_request_context(base_url=app.config["BASE_URL"]):
+        assert mailer.deliver(db.session.scalar(select(OutboxMail.id))) == "failed"
+    page = client.get(f"/contacts/{contact.id}").get_data(as_text=True)
+    assert 'class="message-delivery is-failed"' in page
+    assert "Not delivered to gone@customer.test (550 5.1.1 Mailbox unavailable)" in page

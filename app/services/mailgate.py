@@ -1,0 +1,331 @@
+"""The inbound mail gateway (SPEC §3.3–3.5): one raw mail in, stored, and routed.
+
+Every intake (the `flask mail ingest` pipe now; the SMTP listener, IMAP polling and the HTTP
+endpoint use the same `ingest`) hands over the raw bytes and, when it knows them, the envelope
+recipients. The mail is kept raw (`InboundMail`) whatever happens to it, then routed, first match:
+
+1. not mail at all -> stored, flagged `unparseable` for an admin;
+2. already received (same Message-ID, or the same bytes) -> nothing more (a duplicate);
+3. a delivery report (DSN) about a mail we sent -> that mail's recipients are `bounced`;
+   a bounce about anything else -> the catch-all;
+4. from one of our own addresses -> the catch-all (a loop); a sender over MAIL_SENDER_LIMIT
+   mails in MAIL_SENDER_WINDOW -> the catch-all (a flood, or a loop with another robot);
+5. In-Reply-To, then References, naming a mail of ours or one we received -> that thread
+   (unless it is addressed to an alias other than the one that started the thread: a forward,
+   which starts a conversation there);
+6. a reply token `reply+t<thread>-<signature>@` among the recipients -> that thread;
+   a token whose signature is wrong -> the catch-all (nobody writes into a thread by guessing);
+7. the token as the marker in the body (providers that rewrite our Message-ID) -> that thread;
+8. `[#ref]` in the subject, resolved by a registered resolver (tickets) -> that thread;
+9. addressed to an alias -> a new conversation of the alias's target (a contact's thread now);
+   never for automatic or bulk mail, which goes to the catch-all;
+10. anything else of our domain -> the catch-all; nothing of ours at all -> bounced (refused:
+    the sender's server is told, and nothing is kept).
+
+A mail added to a thread is a message from its sender (a contact, created when new); Cc'd
+addresses follow the thread. Automatic mail is kept in its thread but notifies nobody.
+"""
+import hashlib
+import io
+import logging
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import func, select
+from werkzeug.datastructures import FileStorage
+
+from app.extensions import db
+from app.models import Follower, InboundMail, MailAlias, Message, MessageRecipient, OutboxMail, Thread
+from app.models.base import utcnow
+from app.services import contacts, mailer, mailparse, messaging
+from app.services.attachments import AttachmentError
+from app.services.sanitize import clean_html
+
+log = logging.getLogger(__name__)
+
+EX_OK, EX_NOUSER, EX_TEMPFAIL = 0, 67, 75
+SUBJECT_REF = re.compile(r"\[#([A-Za-z]*\d{1,10})\]")
+MAX_FOLLOWERS_ADDED = 50  # Cc'd addresses that may follow a thread from one mail
+
+# alias target -> function(alias, mail, contact) -> Thread of the new conversation
+TARGETS: dict = {}
+# functions(ref) -> Thread | None, asked in order for a `[#ref]` in the subject
+SUBJECT_RESOLVERS: list = []
+
+
+def target(name: str):
+    """Register what an alias of target `name` creates (helpdesk registers "ticket")."""
+    def register(func):
+        TARGETS[name] = func
+        return func
+    return register
+
+
+@target("contact")
+def _contact_thread(alias: MailAlias, mail, contact) -> Thread:
+    return contact.ensure_thread()
+
+
+@dataclass
+class Outcome:
+    status: str  # routed | created | catchall | dsn | bounced | unparseable | duplicate
+    reason: str = ""
+    thread_id: int | None = None
+    inbound_id: int | None = None
+
+    @property
+    def exit_code(self) -> int:
+        """What an MTA pipe should hear: stored (0), or bounce it (67, EX_NOUSER)."""
+        return EX_NOUSER if self.status == "bounced" else EX_OK
+
+
+def ingest(raw: bytes, recipients=()) -> Outcome:
+    """Store and route one mail; commits. `recipients`: the envelope's, when the intake knows them."""
+    config = current_app.config
+    if len(raw) > config["MAIL_MAX_BYTES"]:
+        return Outcome("bounced", f"larger than {config['MAIL_MAX_BYTES'] // (1024 * 1024)} MB")
+    digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+    try:
+        mail = mailparse.parse(raw, reply_localpart=config["MAIL_REPLY_LOCALPART"])
+    except mailparse.MailParseError as err:
+        if _known(digest):
+            return Outcome("duplicate", "the same bytes came before")
+        inbound = _store(raw, digest, None, "unparseable", str(err))
+        db.session.commit()
+        return Outcome("unparseable", inbound.reason or "", None, inbound.id)
+    key = mail.message_id or digest
+    if _known(key):
+        return Outcome("duplicate", f"{key} came before")
+    ours = _our_recipients(mail, recipients)
+    status, reason, thread, alias = _route(mail, ours)
+    if status == "bounced":  # refused, and the sender is told: not received, so a retry is not a duplicate
+        db.session.rollback()
+        log.info("mail %s from %s refused: %s", key, mail.sender.address if mail.sender else None, reason)
+        return Outcome(status, reason)
+    inbound = _store(raw, key, mail, status, reason, thread=thread, alias=alias, ours=ours)
+    if status == "dsn":
+        _bounced(mail)
+    elif thread is not None:
+        message = _append(thread, mail)
+        inbound.chatter_message_id = message.id if message is not None else None
+    db.session.commit()
+    log.info("mail %s from %s: %s (%s)", key, inbound.sender, status, reason)
+    return Outcome(status, reason, inbound.thread_id, inbound.id)
+
+
+# ---- deciding --------------------------------------------------------------------------------
+
+def _known(key: str) -> bool:
+    return db.session.scalar(select(InboundMail.id).where(InboundMail.dedupe_key == key)) is not None
+
+
+def _our_recipients(mail, envelope) -> list[str]:
+    domain = current_app.config["MAIL_DOMAIN"].lower()
+    found = [*envelope, *(a.address for a in mail.to + mail.cc), *mail.delivered_to]
+    seen: dict[str, None] = {}
+    for address in found:
+        address = (address or "").strip().lower()
+        if address.rpartition("@")[2] == domain:
+            seen.setdefault(address)
+    return list(seen)
+
+
+def _local(address: str) -> str:
+    return address.rpartition("@")[0]
+
+
+def _aliases(ours) -> list[MailAlias]:
+    locals_ = [_local(a) for a in ours]
+    if not locals_:
+        return []
+    found = db.session.scalars(select(MailAlias).where(MailAlias.local_part.in_(locals_),
+                                                       MailAlias.active.is_(True))).all()
+    return sorted(found, key=lambda alias: locals_.index(alias.local_part))
+
+
+def _own_address(address: str) -> bool:
+    config = current_app.config
+    address = (address or "").lower()
+    if address == config["MAIL_FROM"].lower():
+        return True
+    if address.rpartition("@")[2] != config["MAIL_DOMAIN"].lower():
+        return False
+    local = _local(address)
+    return local.startswith(config["MAIL_REPLY_LOCALPART"].lower() + "+") or bool(
+        db.session.scalar(select(MailAlias.id).where(MailAlias.local_part == local)))
+
+
+def _threads_of_message_ids(message_ids) -> dict[str, int]:
+    """Message-ID -> thread id, for the ids that are mails we sent or received (two lookups in one)."""
+    message_ids = [m for m in dict.fromkeys(message_ids) if m][:50]
+    if not message_ids:
+        return {}
+    sent = (select(OutboxMail.message_id, Message.thread_id)
+            .join(Message, Message.id == OutboxMail.chatter_message_id)
+            .where(OutboxMail.message_id.in_(message_ids)))
+    received = select(Message.message_id, Message.thread_id).where(Message.message_id.in_(message_ids))
+    return {message_id: thread_id for message_id, thread_id in db.session.execute(sent.union_all(received))}
+
+
+def _home_alias_id(thread: Thread) -> int | None:
+    """The alias whose mail started the thread's conversation, if one did."""
+    return db.session.scalar(select(InboundMail.alias_id).where(
+        InboundMail.thread_id == thread.id, InboundMail.status == "created").order_by(InboundMail.id).limit(1))
+
+
+def _route(mail, ours):
+    """(status, reason, thread or None, alias or None) by the order in the module's docstring."""
+    automatic = mail.auto_submitted or mail.bulk
+    if mail.dsn is not None:
+        original = mail.dsn.original_message_id
+        if original and db.session.scalar(select(OutboxMail.id).where(OutboxMail.message_id == original)):
+            return "dsn", f"report on {original}", None, None
+        return "catchall", "bounce", None, None
+    if mail.sender is not None and _own_address(mail.sender.address):
+        return "catchall", "loop", None, None
+    if mail.sender is not None and _over_rate(mail.sender.address):
+        return "catchall", "rate limit", None, None
+    aliases = _aliases(ours)
+    anchors = _threads_of_message_ids([*mail.in_reply_to, *mail.references])
+    for via, ids in (("in-reply-to", mail.in_reply_to), ("references", list(reversed(mail.references)))):
+        for message_id in ids:
+            if message_id not in anchors:
+                continue
+            thread = db.session.get(Thread, anchors[message_id])
+            home = _home_alias_id(thread) if aliases else None
+            other = [a for a in aliases if a.id != home]
+            if other and not automatic:
+                return "created", f"forward to {other[0].local_part}", _create(other[0], mail), other[0]
+            return "routed", via, thread, None
+    reply_prefix = current_app.config["MAIL_REPLY_LOCALPART"].lower() + "+"
+    address_tokens = [_local(a)[len(reply_prefix):] for a in ours if _local(a).startswith(reply_prefix)]
+    for token in address_tokens:
+        thread_id = _token_thread(token)
+        if thread_id is None:
+            return "catchall", "bad-token", None, None
+        return "routed", "token", db.session.get(Thread, thread_id), None
+    for token in mail.tokens:
+        thread_id = _token_thread(token)
+        if thread_id is not None and ours:
+            return "routed", "marker", db.session.get(Thread, thread_id), None
+    for ref in SUBJECT_REF.findall(mail.subject):
+        for resolve in SUBJECT_RESOLVERS:
+            thread = resolve(ref)
+            if thread is not None:
+                return "routed", "subject", thread, None
+    if aliases:
+        if automatic:
+            return "catchall", "auto", None, None
+        if mail.sender is None or _sender_contact(mail) is None:
+            return "catchall", "no sender", None, None
+        return "created", f"alias {aliases[0].local_part}", _create(aliases[0], mail), aliases[0]
+    if ours:
+        return "catchall", "unknown-recipient", None, None
+    return "bounced", "no recipient of ours", None, None
+
+
+def _over_rate(address: str) -> bool:
+    """Has this sender sent MAIL_SENDER_LIMIT mails already in the last MAIL_SENDER_WINDOW seconds?"""
+    config = current_app.config
+    since = utcnow() - timedelta(seconds=config["MAIL_SENDER_WINDOW"])
+    recent = db.session.scalar(select(func.count(InboundMail.id)).where(
+        InboundMail.sender == address[:254], InboundMail.received_at > since))
+    return recent >= config["MAIL_SENDER_LIMIT"]
+
+
+def _token_thread(token: str) -> int | None:
+    thread_id = mailer.token_thread_id(token)
+    return thread_id if thread_id is not None and db.session.get(Thread, thread_id) is not None else None
+
+
+def _sender_contact(mail):
+    """The contact of the mail's sender (created when new), or None when it has no usable address."""
+    if mail.sender is None:
+        return None
+    try:
+        address = contacts.normalize_address(mail.sender.address)
+    except contacts.AddressError:
+        return None
+    return contacts.for_address(mail.sender.name[:160], address)
+
+
+def _create(alias: MailAlias, mail) -> Thread:
+    return TARGETS[alias.target](alias, mail, _sender_contact(mail))
+
+
+# ---- acting ----------------------------------------------------------------------------------
+
+def _store(raw, key, mail, status, reason, *, thread=None, alias=None, ours=()) -> InboundMail:
+    inbound = InboundMail(
+        dedupe_key=key[:255], message_id=mail.message_id[:255] if mail and mail.message_id else None,
+        sender=mail.sender.address[:254] if mail and mail.sender else None,
+        recipients=", ".join(ours), subject=(mail.subject if mail else "")[:255], status=status,
+        reason=reason[:255] if reason else None, alias_id=alias.id if alias else None,
+        thread_id=thread.id if thread is not None else None, size=len(raw), raw=raw, received_at=utcnow())
+    db.session.add(inbound)
+    db.session.flush()
+    return inbound
+
+
+def _bounced(mail) -> None:
+    """A DSN: the recipients it names, of the mail it is about, are bounced (delays are not)."""
+    outbox = db.session.scalar(select(OutboxMail).where(OutboxMail.message_id == mail.dsn.original_message_id))
+    failed = {(r.get("address") or "").lower(): r for r in mail.dsn.recipients if r.get("action") == "failed"}
+    if outbox is None or not failed:
+        return
+    reason = "; ".join(f"{r.get('status') or ''} {r.get('diagnostic') or ''}".strip() for r in failed.values())[:300]
+    recipients = db.session.scalars(select(MessageRecipient).where(
+        MessageRecipient.outbox_mail_id == outbox.id,
+        func.lower(MessageRecipient.address).in_(list(failed)))).all()
+    for recipient in recipients:
+        recipient.status, recipient.error = "bounced", reason or "bounced"
+    outbox.error = reason or "bounced"
+    if recipients and outbox.chatter_message_id is not None:
+        outbox.status = "failed"
+        mailer.tell_the_author(outbox)
+
+
+def _append(thread: Thread, mail) -> Message | None:
+    """The mail as its sender's message in `thread`; Cc'd people follow the thread."""
+    author = _sender_contact(mail)
+    if author is None:
+        return None
+    text, html = mailparse.visible_part(mail.text, mail.html)
+    body = clean_html(html) if html else (text or "")
+    limit = current_app.config["MAX_MESSAGE_CHARS"]
+    notes = []
+    if len(body) > limit:
+        body, notes = body[:limit], ["The mail was longer than a message may be; the whole mail is kept."]
+    files = [FileStorage(io.BytesIO(part.data), filename=part.filename, content_type=part.content_type)
+             for part in mail.attachments if part.data]
+    post = {"kind": "comment", "is_html": bool(html), "subject": mail.subject[:255] or None,
+            "author_contact": author, "notify": not (mail.auto_submitted or mail.bulk)}
+    try:
+        with db.session.begin_nested():  # a file refused half-way leaves no half-written message
+            message = messaging.post_message(thread, None, body or "(empty mail)", files=files, **post)
+    except AttachmentError as err:
+        message = messaging.post_message(thread, None, body or "(empty mail)", **post)
+        notes.append(f"Attachments not kept: {err}")
+    if notes:
+        messaging.post_message(thread, None, " ".join(notes), kind="notification", notify=False)
+    if mail.message_id and db.session.scalar(select(Message.id).where(Message.message_id == mail.message_id)) is None:
+        message.message_id = mail.message_id[:255]
+    domain = current_app.config["MAIL_DOMAIN"].lower()
+    following = {author.id: author}
+    for copied in (mail.cc + mail.to)[:MAX_FOLLOWERS_ADDED]:
+        address = copied.address.lower()
+        if address.rpartition("@")[2] == domain or address == mail.sender.address.lower():
+            continue
+        try:
+            normalized = contacts.normalize_address(copied.address)
+        except contacts.AddressError:
+            continue
+        contact = contacts.for_address(copied.name[:160], normalized)
+        following.setdefault(contact.id, contact)
+    already = set(db.session.scalars(select(Follower.contact_id).where(
+        Follower.thread_id == thread.id, Follower.contact_id.in_(list(following)))))
+    db.session.add_all(Follower(thread_id=thread.id, contact_id=contact_id)
+                       for contact_id in following if contact_id not in already)
+    return message
