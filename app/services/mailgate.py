@@ -81,12 +81,23 @@ class Outcome:
         return EX_NOUSER if self.status == "bounced" else EX_OK
 
 
-def ingest(raw: bytes, recipients=()) -> Outcome:
-    """Store and route one mail; commits. `recipients`: the envelope's, when the intake knows them."""
+def ingest(raw: bytes, recipients=(), *, can_refuse: bool = True) -> Outcome:
+    """Store and route one mail; commits. `recipients`: the envelope's, when the intake knows them.
+
+    An intake that cannot refuse a mail (IMAP: it is already in our mailbox, there is nobody to
+    tell) passes `can_refuse=False`: what would bounce is kept in the catch-all instead.
+    """
     config = current_app.config
-    if len(raw) > config["MAIL_MAX_BYTES"]:
-        return Outcome("bounced", f"larger than {config['MAIL_MAX_BYTES'] // (1024 * 1024)} MB")
     digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+    if len(raw) > config["MAIL_MAX_BYTES"]:
+        too_large = f"larger than {config['MAIL_MAX_BYTES'] // (1024 * 1024)} MB"
+        if can_refuse:
+            return Outcome("bounced", too_large)
+        if _known(digest):
+            return Outcome("duplicate", "the same bytes came before")
+        inbound = _store(raw, digest, None, "catchall", too_large)  # kept raw, not read
+        db.session.commit()
+        return Outcome("catchall", too_large, None, inbound.id)
     try:
         mail = mailparse.parse(raw, reply_localpart=config["MAIL_REPLY_LOCALPART"])
     except mailparse.MailParseError as err:
@@ -100,6 +111,8 @@ def ingest(raw: bytes, recipients=()) -> Outcome:
         return Outcome("duplicate", f"{key} came before")
     ours = _our_recipients(mail, recipients)
     status, reason, thread, alias = _route(mail, ours)
+    if status == "bounced" and not can_refuse:
+        status = "catchall"
     if status == "bounced":  # refused, and the sender is told: not received, so a retry is not a duplicate
         db.session.rollback()
         log.info("mail %s from %s refused: %s", key, mail.sender.address if mail.sender else None, reason)
@@ -287,6 +300,13 @@ def _bounced(mail) -> None:
         mailer.tell_the_author(outbox)
 
 
+def _upload(part) -> FileStorage:
+    """A mail part as an upload; an inline image keeps its Content-ID, for the body to show it."""
+    upload = FileStorage(io.BytesIO(part.data), filename=part.filename, content_type=part.content_type)
+    upload.content_id = part.content_id if part.inline else None
+    return upload
+
+
 def _append(thread: Thread, mail) -> Message | None:
     """The mail as its sender's message in `thread`; Cc'd people follow the thread."""
     author = _sender_contact(mail)
@@ -298,8 +318,7 @@ def _append(thread: Thread, mail) -> Message | None:
     notes = []
     if len(body) > limit:
         body, notes = body[:limit], ["The mail was longer than a message may be; the whole mail is kept."]
-    files = [FileStorage(io.BytesIO(part.data), filename=part.filename, content_type=part.content_type)
-             for part in mail.attachments if part.data]
+    files = [_upload(part) for part in mail.attachments if part.data]
     post = {"kind": "comment", "is_html": bool(html), "subject": mail.subject[:255] or None,
             "author_contact": author, "notify": not (mail.auto_submitted or mail.bulk)}
     try:

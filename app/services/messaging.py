@@ -7,6 +7,7 @@ Nothing here commits: the caller (view, job, CLI) does.
 import html
 import re
 from datetime import timedelta
+from urllib.parse import unquote
 
 from flask import current_app, render_template, url_for
 from sqlalchemy import delete, or_, select, update
@@ -191,6 +192,11 @@ def post_message(thread: Thread, author: User | None, body: str, *, kind: str = 
     except BaseException:
         attachment_store.delete_files(stored)
         raise
+    inline = {upload.content_id.lower(): attachment for upload, attachment in zip(files, stored)
+              if getattr(upload, "content_id", None)}
+    if inline and is_html:
+        db.session.flush()  # the attachments' ids
+        message.body_html = link_inline_images(message.body_html, inline)
     if author is not None and thread.model.follow_on_post:
         follow(thread, user=author)
     for name, address in copied:
@@ -214,6 +220,23 @@ def post_message(thread: Thread, author: User | None, body: str, *, kind: str = 
     # record wait only for each other's commit, not for each other's notifications.
     thread.last_message_at = message.created_at
     return message
+
+
+_CID_SRC = re.compile(r'src="cid:([^"]+)"', re.I)
+
+
+def link_inline_images(body_html: str, inline: dict) -> str:
+    """Point a mail's `<img src="cid:…">` at the stored images (`inline`: Content-ID -> attachment).
+
+    A cid: URL may be percent-encoded (RFC 2392); one that names no stored part is left alone.
+    """
+    def link(match):
+        found = inline.get(unquote(html.unescape(match.group(1))).strip("<>").lower())
+        if found is None:
+            return match.group(0)
+        return f'src="{url_for("chatter.download", attachment_id=found.id)}"'
+
+    return _CID_SRC.sub(link, body_html)
 
 
 PENDING_GRACE = timedelta(minutes=2)

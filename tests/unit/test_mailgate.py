@@ -115,6 +115,21 @@ def test_a_new_mail_to_an_alias_creates_a_contact_and_keeps_attachments(app, wor
     assert names == CORPUS["attachments_rfc2231.eml"]["parse"]["attachments"]
 
 
+def test_an_inline_image_shows_in_the_message_from_its_stored_copy(app, world):
+    outcome = mailgate.ingest(load("apple_inline_image.eml", world))
+    message = db.session.get(Message, db.session.get(InboundMail, outcome.inbound_id).chatter_message_id)
+    [image] = message.attachments
+    assert image.content_type == "image/png"
+    assert f'src="/attachments/{image.id}"' in message.body_html and "cid:" not in message.body_html
+
+
+def test_inline_image_links_match_encoded_ids_and_leave_unknown_ones(app):
+    image = SimpleNamespace(id=7)
+    body = '<img src="cid:part1.A%40host"> <img src="cid:&lt;Other@host&gt;"> <img src="cid:missing">'
+    linked = messaging.link_inline_images(body, {"part1.a@host": image, "other@host": SimpleNamespace(id=8)})
+    assert linked == '<img src="/attachments/7"> <img src="/attachments/8"> <img src="cid:missing">'
+
+
 def test_a_bounce_marks_the_recipient_and_tells_the_author(app, world, users):
     assert mailgate.ingest(load("dsn_postfix.eml", world)).status == "dsn"
     recipient = db.session.scalar(select(MessageRecipient).join(OutboxMail).where(
@@ -178,3 +193,14 @@ def test_a_flood_from_one_sender_stops_at_the_limit_and_is_kept(app, world, monk
     assert kept == ["rate limit", "rate limit"]
     other = mailgate.ingest(load("reply_gmail.eml", world))  # another sender is not held back
     assert other.status == "routed"
+
+
+def test_an_intake_that_cannot_refuse_keeps_what_would_bounce(app, world, monkeypatch):
+    stray = mailgate.ingest(load("not_ours.eml", world), can_refuse=False)  # IMAP: already in our mailbox
+    assert (stray.status, stray.exit_code) == ("catchall", 0)
+    assert db.session.get(InboundMail, stray.inbound_id).raw == load("not_ours.eml", world)
+    monkeypatch.setitem(app.config, "MAIL_MAX_BYTES", 100)
+    assert mailgate.ingest(load("plain_text.eml", world)).status == "bounced"
+    huge = mailgate.ingest(load("plain_text.eml", world), can_refuse=False)
+    assert (huge.status, huge.reason) == ("catchall", "larger than 0 MB")
+    assert mailgate.ingest(load("plain_text.eml", world), can_refuse=False).status == "duplicate"
