@@ -14,14 +14,15 @@ the ratios.
 Results are appended to bench/out/mailin-results.json.
 """
 import argparse
+import cProfile
 import email
 import email.policy
 import json
 import os
+import pstats
 import re
 import sys
 import time
-from pathlib import Path
 
 from bench import OUT, ROOT
 from bench.generate import create_database
@@ -56,6 +57,8 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--mails", type=int, default=2000, help="about this many (whole rounds of the corpus)")
     parser.add_argument("--db", choices=["postgresql", "sqlite"], default="postgresql")
+    parser.add_argument("--profile", action="store_true", help="print where the gateway's time goes")
+    parser.add_argument("--profile-sort", default="cumulative", help="pstats order: cumulative, tottime")
     args = parser.parse_args(argv)
 
     if args.db == "sqlite":  # its own file: not the search benchmark's database
@@ -118,11 +121,17 @@ def main(argv=None) -> int:
                 email.message_from_bytes(raw, policy=email.policy.default)
             bare_default = time.perf_counter() - started
             statuses: dict[str, int] = {}
+            profiler = cProfile.Profile() if args.profile else None
             started = time.perf_counter()
+            if profiler:
+                profiler.enable()
             for raw in batch:
                 outcome = mailgate.ingest(raw)
                 statuses[outcome.status] = statuses.get(outcome.status, 0) + 1
             gateway = time.perf_counter() - started
+            if profiler:
+                profiler.disable()
+                pstats.Stats(profiler).sort_stats(args.profile_sort).print_stats(40)
             messages = db.session.scalar(db.select(db.func.count(Message.id)))
     count = len(batch)
     result = {"at": time.strftime("%Y-%m-%d %H:%M:%S"), "db": args.db, "mails": count,

@@ -29,11 +29,12 @@ import hashlib
 import io
 import logging
 import re
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from werkzeug.datastructures import FileStorage
 
 from app.extensions import db
@@ -107,31 +108,79 @@ def ingest(raw: bytes, recipients=(), *, can_refuse: bool = True) -> Outcome:
         db.session.commit()
         return Outcome("unparseable", inbound.reason or "", None, inbound.id)
     key = mail.message_id or digest
-    if _known(key):
+    seen = _facts(key, mail)
+    if seen.received:
         return Outcome("duplicate", f"{key} came before")
     ours = _our_recipients(mail, recipients)
-    status, reason, thread, alias = _route(mail, ours)
+    sender = _Sender(mail)
+    status, reason, thread, alias = _route(mail, ours, seen, sender)
     if status == "bounced" and not can_refuse:
         status = "catchall"
     if status == "bounced":  # refused, and the sender is told: not received, so a retry is not a duplicate
         db.session.rollback()
         log.info("mail %s from %s refused: %s", key, mail.sender.address if mail.sender else None, reason)
         return Outcome(status, reason)
-    inbound = _store(raw, key, mail, status, reason, thread=thread, alias=alias, ours=ours)
+    message = None
     if status == "dsn":
         _bounced(mail)
     elif thread is not None:
-        message = _append(thread, mail)
-        inbound.chatter_message_id = message.id if message is not None else None
+        message = _append(thread, mail, sender.contact, None if seen.message_id_taken else mail.message_id)
+    inbound = _store(raw, key, mail, status, reason, thread=thread, alias=alias, ours=ours, message=message)
+    outcome = Outcome(status, reason, inbound.thread_id, inbound.id)
     db.session.commit()
-    log.info("mail %s from %s: %s (%s)", key, inbound.sender, status, reason)
-    return Outcome(status, reason, inbound.thread_id, inbound.id)
+    log.info("mail %s from %s: %s (%s)", key, mail.sender.address if mail.sender else None, status, reason)
+    return outcome
 
 
 # ---- deciding --------------------------------------------------------------------------------
 
 def _known(key: str) -> bool:
     return db.session.scalar(select(InboundMail.id).where(InboundMail.dedupe_key == key)) is not None
+
+
+@dataclass
+class _Facts:
+    received: bool  # this mail came before
+    message_id_taken: bool  # a message of ours already has its Message-ID
+    sender_recent: int  # its sender's mails in the last MAIL_SENDER_WINDOW seconds
+
+
+def _facts(key: str, mail) -> _Facts:
+    """What the routing needs to know about the mail's past, in one round trip."""
+    config = current_app.config
+    since = utcnow() - timedelta(seconds=config["MAIL_SENDER_WINDOW"])
+    sender = mail.sender.address[:254] if mail.sender else None
+    row = db.session.execute(select(
+        select(InboundMail.id).where(InboundMail.dedupe_key == key[:255]).exists(),
+        select(Message.id).where(Message.message_id == (mail.message_id or "")[:255]).exists(),
+        select(func.count(InboundMail.id)).where(InboundMail.sender == sender, InboundMail.received_at > since)
+        .scalar_subquery(),
+    )).one()
+    return _Facts(bool(row[0]), bool(mail.message_id) and bool(row[1]), row[2] or 0)
+
+
+class _Sender:
+    """The mail's sender as a contact, looked up (or created) once, when first needed."""
+
+    def __init__(self, mail):
+        self.mail = mail
+        self._contact = False
+
+    @property
+    def usable(self) -> bool:
+        if self.mail.sender is None:
+            return False
+        try:
+            contacts.normalize_address(self.mail.sender.address)
+        except contacts.AddressError:
+            return False
+        return True
+
+    @property
+    def contact(self):
+        if self._contact is False:
+            self._contact = _sender_contact(self.mail)
+        return self._contact
 
 
 def _our_recipients(mail, envelope) -> list[str]:
@@ -149,13 +198,49 @@ def _local(address: str) -> str:
     return address.rpartition("@")[0]
 
 
-def _aliases(ours) -> list[MailAlias]:
-    locals_ = [_local(a) for a in ours]
+@dataclass(frozen=True)
+class Alias:
+    """A mail alias as routing reads it (cached per process: see `_alias_table`)."""
+    id: int
+    local_part: str
+    target: str
+    active: bool
+
+
+ALIAS_CACHE_SECONDS = 30
+_alias_cache: dict = {"at": None, "table": {}}
+
+
+def _alias_table(missing=()) -> dict[str, Alias]:
+    """local part -> Alias, read once per ALIAS_CACHE_SECONDS per process, or again at once when
+    a local part in `missing` is not in it (an alias created a moment ago in another process).
+    Changes made by this process clear it (`_forget_aliases`). An alias deactivated or deleted
+    elsewhere may still take mail for up to ALIAS_CACHE_SECONDS."""
+    now = time.monotonic()
+    stale = _alias_cache["at"] is None or now - _alias_cache["at"] > ALIAS_CACHE_SECONDS
+    if stale or any(local not in _alias_cache["table"] for local in missing):
+        _alias_cache["table"] = {row.local_part: Alias(row.id, row.local_part, row.target, row.active)
+                                 for row in db.session.execute(select(
+                                     MailAlias.id, MailAlias.local_part, MailAlias.target, MailAlias.active))}
+        _alias_cache["at"] = now
+    return _alias_cache["table"]
+
+
+@event.listens_for(MailAlias, "after_insert")
+@event.listens_for(MailAlias, "after_update")
+@event.listens_for(MailAlias, "after_delete")
+def _forget_aliases(*_):
+    _alias_cache["at"] = None
+
+
+def _aliases(ours) -> list[Alias]:
+    """The active aliases among our recipients, in the order they were addressed."""
+    reply_prefix = current_app.config["MAIL_REPLY_LOCALPART"].lower() + "+"
+    locals_ = [_local(a) for a in ours if not _local(a).startswith(reply_prefix)]
     if not locals_:
         return []
-    found = db.session.scalars(select(MailAlias).where(MailAlias.local_part.in_(locals_),
-                                                       MailAlias.active.is_(True))).all()
-    return sorted(found, key=lambda alias: locals_.index(alias.local_part))
+    table = _alias_table(missing=locals_)
+    return [table[local] for local in locals_ if local in table and table[local].active]
 
 
 def _own_address(address: str) -> bool:
@@ -166,8 +251,7 @@ def _own_address(address: str) -> bool:
     if address.rpartition("@")[2] != config["MAIL_DOMAIN"].lower():
         return False
     local = _local(address)
-    return local.startswith(config["MAIL_REPLY_LOCALPART"].lower() + "+") or bool(
-        db.session.scalar(select(MailAlias.id).where(MailAlias.local_part == local)))
+    return local.startswith(config["MAIL_REPLY_LOCALPART"].lower() + "+") or local in _alias_table()
 
 
 def _threads_of_message_ids(message_ids) -> dict[str, int]:
@@ -188,7 +272,7 @@ def _home_alias_id(thread: Thread) -> int | None:
         InboundMail.thread_id == thread.id, InboundMail.status == "created").order_by(InboundMail.id).limit(1))
 
 
-def _route(mail, ours):
+def _route(mail, ours, seen: _Facts, sender: _Sender):
     """(status, reason, thread or None, alias or None) by the order in the module's docstring."""
     automatic = mail.auto_submitted or mail.bulk
     if mail.dsn is not None:
@@ -198,7 +282,7 @@ def _route(mail, ours):
         return "catchall", "bounce", None, None
     if mail.sender is not None and _own_address(mail.sender.address):
         return "catchall", "loop", None, None
-    if mail.sender is not None and _over_rate(mail.sender.address):
+    if mail.sender is not None and seen.sender_recent >= current_app.config["MAIL_SENDER_LIMIT"]:
         return "catchall", "rate limit", None, None
     aliases = _aliases(ours)
     anchors = _threads_of_message_ids([*mail.in_reply_to, *mail.references])
@@ -210,7 +294,7 @@ def _route(mail, ours):
             home = _home_alias_id(thread) if aliases else None
             other = [a for a in aliases if a.id != home]
             if other and not automatic:
-                return "created", f"forward to {other[0].local_part}", _create(other[0], mail), other[0]
+                return "created", f"forward to {other[0].local_part}", _create(other[0], mail, sender), other[0]
             return "routed", via, thread, None
     reply_prefix = current_app.config["MAIL_REPLY_LOCALPART"].lower() + "+"
     address_tokens = [_local(a)[len(reply_prefix):] for a in ours if _local(a).startswith(reply_prefix)]
@@ -231,21 +315,12 @@ def _route(mail, ours):
     if aliases:
         if automatic:
             return "catchall", "auto", None, None
-        if mail.sender is None or _sender_contact(mail) is None:
+        if not sender.usable:
             return "catchall", "no sender", None, None
-        return "created", f"alias {aliases[0].local_part}", _create(aliases[0], mail), aliases[0]
+        return "created", f"alias {aliases[0].local_part}", _create(aliases[0], mail, sender), aliases[0]
     if ours:
         return "catchall", "unknown-recipient", None, None
     return "bounced", "no recipient of ours", None, None
-
-
-def _over_rate(address: str) -> bool:
-    """Has this sender sent MAIL_SENDER_LIMIT mails already in the last MAIL_SENDER_WINDOW seconds?"""
-    config = current_app.config
-    since = utcnow() - timedelta(seconds=config["MAIL_SENDER_WINDOW"])
-    recent = db.session.scalar(select(func.count(InboundMail.id)).where(
-        InboundMail.sender == address[:254], InboundMail.received_at > since))
-    return recent >= config["MAIL_SENDER_LIMIT"]
 
 
 def _token_thread(token: str) -> int | None:
@@ -264,19 +339,20 @@ def _sender_contact(mail):
     return contacts.for_address(mail.sender.name[:160], address)
 
 
-def _create(alias: MailAlias, mail) -> Thread:
-    return TARGETS[alias.target](alias, mail, _sender_contact(mail))
+def _create(alias, mail, sender: _Sender) -> Thread:
+    return TARGETS[alias.target](alias, mail, sender.contact)
 
 
 # ---- acting ----------------------------------------------------------------------------------
 
-def _store(raw, key, mail, status, reason, *, thread=None, alias=None, ours=()) -> InboundMail:
+def _store(raw, key, mail, status, reason, *, thread=None, alias=None, ours=(), message=None) -> InboundMail:
     inbound = InboundMail(
         dedupe_key=key[:255], message_id=mail.message_id[:255] if mail and mail.message_id else None,
         sender=mail.sender.address[:254] if mail and mail.sender else None,
         recipients=", ".join(ours), subject=(mail.subject if mail else "")[:255], status=status,
         reason=reason[:255] if reason else None, alias_id=alias.id if alias else None,
-        thread_id=thread.id if thread is not None else None, size=len(raw), raw=raw, received_at=utcnow())
+        thread_id=thread.id if thread is not None else None, size=len(raw), raw=raw, received_at=utcnow(),
+        chatter_message_id=message.id if message is not None else None)
     db.session.add(inbound)
     db.session.flush()
     return inbound
@@ -307,9 +383,8 @@ def _upload(part) -> FileStorage:
     return upload
 
 
-def _append(thread: Thread, mail) -> Message | None:
+def _append(thread: Thread, mail, author, message_id: str | None) -> Message | None:
     """The mail as its sender's message in `thread`; Cc'd people follow the thread."""
-    author = _sender_contact(mail)
     if author is None:
         return None
     text, html = mailparse.visible_part(mail.text, mail.html)
@@ -320,17 +395,19 @@ def _append(thread: Thread, mail) -> Message | None:
         body, notes = body[:limit], ["The mail was longer than a message may be; the whole mail is kept."]
     files = [_upload(part) for part in mail.attachments if part.data]
     post = {"kind": "comment", "is_html": bool(html), "subject": mail.subject[:255] or None,
-            "author_contact": author, "notify": not (mail.auto_submitted or mail.bulk)}
-    try:
-        with db.session.begin_nested():  # a file refused half-way leaves no half-written message
-            message = messaging.post_message(thread, None, body or "(empty mail)", files=files, **post)
-    except AttachmentError as err:
+            "author_contact": author, "notify": not (mail.auto_submitted or mail.bulk),
+            "message_id": message_id[:255] if message_id else None}
+    if not files:
         message = messaging.post_message(thread, None, body or "(empty mail)", **post)
-        notes.append(f"Attachments not kept: {err}")
+    else:
+        try:
+            with db.session.begin_nested():  # a file refused half-way leaves no half-written message
+                message = messaging.post_message(thread, None, body or "(empty mail)", files=files, **post)
+        except AttachmentError as err:
+            message = messaging.post_message(thread, None, body or "(empty mail)", **post)
+            notes.append(f"Attachments not kept: {err}")
     if notes:
         messaging.post_message(thread, None, " ".join(notes), kind="notification", notify=False)
-    if mail.message_id and db.session.scalar(select(Message.id).where(Message.message_id == mail.message_id)) is None:
-        message.message_id = mail.message_id[:255]
     domain = current_app.config["MAIL_DOMAIN"].lower()
     following = {author.id: author}
     for copied in (mail.cc + mail.to)[:MAX_FOLLOWERS_ADDED]:

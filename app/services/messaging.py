@@ -153,7 +153,7 @@ def check_body(body: str, has_files: bool) -> str:
 
 def post_message(thread: Thread, author: User | None, body: str, *, kind: str = "comment",
                  is_html: bool = False, subject: str | None = None, files=(), author_contact=None,
-                 notify: bool = True, cc: str = "") -> Message:
+                 notify: bool = True, cc: str = "", message_id: str | None = None) -> Message:
     """Add a message or note to `thread`, with attachments, mentions and notifications.
 
     - comment: followers are notified (users in their inbox, contacts by email);
@@ -182,7 +182,7 @@ def post_message(thread: Thread, author: User | None, body: str, *, kind: str = 
 
     message = Message(thread_id=thread.id, kind=kind, author_user_id=author.id if author else None,
                       author_contact_id=author_contact.id if author_contact else None,
-                      subject=subject, body_html=body_html)
+                      subject=subject, body_html=body_html, message_id=message_id, notify_pending=notify)
     db.session.add(message)
     db.session.flush()
     stored = []
@@ -202,7 +202,6 @@ def post_message(thread: Thread, author: User | None, body: str, *, kind: str = 
     for name, address in copied:
         follow(thread, contact=contacts.for_address(name, address))
     db.session.flush()
-    db.session.refresh(message)
     # A new message's collections are known: the live fragment below need not load them.
     set_committed_value(message, "attachments", sorted(stored, key=lambda a: a.id))
     set_committed_value(message, "recipients", [])
@@ -213,7 +212,6 @@ def post_message(thread: Thread, author: User | None, body: str, *, kind: str = 
         # however many follow the record (see `deliver`).
         from app.jobs.messages import deliver_message_job
 
-        message.notify_pending = True
         jobs.enqueue(deliver_message_job, message.id)
     publish_message(message, thread)
     # Last: the UPDATE locks the thread's row until commit, so concurrent posts on one busy

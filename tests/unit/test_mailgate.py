@@ -204,3 +204,25 @@ def test_an_intake_that_cannot_refuse_keeps_what_would_bounce(app, world, monkey
     huge = mailgate.ingest(load("plain_text.eml", world), can_refuse=False)
     assert (huge.status, huge.reason) == ("catchall", "larger than 0 MB")
     assert mailgate.ingest(load("plain_text.eml", world), can_refuse=False).status == "duplicate"
+
+
+def test_aliases_are_read_once_and_a_new_one_is_seen_at_once(app, world):
+    from sqlalchemy import event, insert
+
+    mailgate._alias_table()  # warm
+    statements = []
+    record = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        assert mailgate._aliases(["support@hilo.test"])[0].local_part == "support"
+        assert not any("mail_aliases" in s for s in statements)  # from the cache
+        # Created by another process (a plain INSERT: no ORM event here): missing, so read again.
+        db.session.execute(insert(MailAlias).values(local_part="billing", target="contact", active=True))
+        db.session.commit()
+        assert [a.local_part for a in mailgate._aliases(["billing@hilo.test"])] == ["billing"]
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    world.aliases["sales"].active = False  # changed here: forgotten at once
+    db.session.commit()
+    assert mailgate._aliases(["sales@hilo.test"]) == []
+    assert mailgate.ingest(load("not_ours.eml", world), ["sales@hilo.test"]).reason == "unknown-recipient"
