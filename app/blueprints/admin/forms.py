@@ -1,6 +1,6 @@
-"""Forms of the Settings pages (users, invitations, outbox filters)."""
+"""Forms of the Settings pages (users, invitations, mail aliases, outbox and inbound filters)."""
 from flask_wtf import FlaskForm
-from wtforms import EmailField, IntegerField, SearchField, SelectField, StringField
+from wtforms import BooleanField, EmailField, HiddenField, IntegerField, SearchField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
@@ -57,3 +57,23 @@ class InviteForm(FlaskForm):
 
 class RoleForm(FlaskForm):
     role = SelectField("Role", choices=ROLE_CHOICES)
+
+
+class InboundFilterForm(FilterForm):
+    status = HiddenField()
+    q = SearchField("Search", validators=[Optional(), Length(max=120)],
+                    render_kw={"placeholder": "Search sender or subject", "autocomplete": "off"})
+
+
+class AliasForm(FlaskForm):
+    """A new alias. The rules of a name (syntax, reserved, taken) are the service's (inbound.create_alias)."""
+    local_part = StringField("Address", validators=[DataRequired("Enter the part of the address before the @.")],
+                             filters=[lambda value: value.strip().lower() if value else value],
+                             render_kw={"autocomplete": "off", "spellcheck": "false", "autocapitalize": "none",
+                                        "maxlength": 64, "placeholder": "support"})
+    target = SelectField("Creates", validate_choice=False)
+
+
+class AliasEditForm(FlaskForm):
+    target = SelectField("Creates", validate_choice=False)
+    active = BooleanField("Takes mail in")

@@ -1,17 +1,18 @@
-"""Settings for admins: users and invitations, and the outbox of sent mail (SPEC §9)."""
+"""Settings for admins: users and invitations, mail aliases, inbound mail and the outbox (SPEC §3, §9)."""
 from flask import abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from app import wants_fragment
 from app.blueprints.admin import bp
-from app.blueprints.admin.forms import (ROLE_LABELS, InviteForm, OutboxFilterForm, RoleForm, UserFilterForm,
-                                        with_any)
+from app.blueprints.admin.forms import (ROLE_LABELS, AliasEditForm, AliasForm, InboundFilterForm, InviteForm,
+                                        OutboxFilterForm, RoleForm, UserFilterForm, with_any)
 from app.blueprints.auth.forms import add_error
 from app.extensions import db, login_manager
-from app.models import OutboxMail, User
-from app.services import accounts
+from app.models import InboundMail, MailAlias, OutboxMail, User
+from app.services import accounts, inbound
 
 INVALID = 422
+CONFLICT = 409
 # The HTML part of a mail runs in a sandbox of its own: no script, no same-origin, no remote loads.
 MAIL_HTML_CSP = ("sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
                  "font-src data:; frame-ancestors 'self'")
@@ -35,7 +36,10 @@ def _get_user(user_id: int) -> User:
 
 @bp.context_processor
 def labels():
-    return {"role_labels": ROLE_LABELS, "user_status": accounts.user_status}
+    return {"role_labels": ROLE_LABELS, "user_status": accounts.user_status,
+            "status_label": inbound.status_label, "reason_text": inbound.reason_text,
+            "target_label": inbound.target_label, "target_hint": inbound.target_hint,
+            "address_of": inbound.address_of, "mail_domain": inbound.domain()}
 
 
 # ---- users ---------------------------------------------------------------------------------
@@ -173,5 +177,163 @@ def outbox_mail_html(mail_id: int):
     response = make_response(mail.body_html)
     response.mimetype = "text/html"
     response.headers["Content-Security-Policy"] = MAIL_HTML_CSP
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+# ---- mail aliases ---------------------------------------------------------------------------
+
+def _get_alias(alias_id: int) -> MailAlias:
+    alias = db.session.get(MailAlias, alias_id)
+    if alias is None:
+        abort(404)
+    return alias
+
+
+def _alias_form(form_class, **kwargs):
+    form = form_class(**kwargs)
+    form.target.choices = inbound.target_choices()
+    return form
+
+
+def _render_aliases(form=None, editing: int | None = None, edit_form=None, error: str | None = None,
+                    status: int = 200):
+    """The alias page; `editing` is the alias whose row shows its edit form (the no-JavaScript way)."""
+    form = form or _alias_form(AliasForm, formdata=None)
+    return render_template("admin/aliases.html", rows=inbound.list_aliases(), form=form, editing=editing,
+                           edit_form=edit_form, error=error), status
+
+
+def _render_alias_row(alias: MailAlias, edit_form=None, status: int = 200):
+    """One row of the alias table, for htmx: its edit form when `edit_form` is given."""
+    return render_template("admin/_alias_row.html", row=inbound.alias_row(alias),
+                           editing=alias.id if edit_form else None, edit_form=edit_form), status
+
+
+@bp.get("/admin/aliases")
+def aliases():
+    """The addresses that take mail in, what each creates, and a form for a new one."""
+    return _render_aliases()
+
+
+@bp.post("/admin/aliases")
+def create_alias():
+    """Add an alias: mail to it starts conversations from then on."""
+    form = _alias_form(AliasForm)
+    if form.validate_on_submit():
+        try:
+            alias = inbound.create_alias(form.local_part.data, form.target.data)
+        except inbound.AliasError as err:
+            add_error(form, err)
+        else:
+            db.session.commit()
+            flash(f"{inbound.address_of(alias)} takes mail in now.", "success")
+            return redirect(url_for("admin.aliases"))
+    return _render_aliases(form=form, status=INVALID)
+
+
+@bp.get("/admin/aliases/<int:alias_id>")
+def alias_row(alias_id: int):
+    """One alias's row (htmx: "Cancel" of an inline edit); the alias page otherwise."""
+    alias = _get_alias(alias_id)
+    if not wants_fragment():
+        return redirect(url_for("admin.aliases"))
+    return _render_alias_row(alias)
+
+
+@bp.get("/admin/aliases/<int:alias_id>/edit")
+def edit_alias(alias_id: int):
+    """The alias's row as a form: the row alone for htmx, the page with it otherwise."""
+    alias = _get_alias(alias_id)
+    form = _alias_form(AliasEditForm, formdata=None, obj=alias)
+    if wants_fragment():
+        return _render_alias_row(alias, edit_form=form)
+    return _render_aliases(editing=alias.id, edit_form=form)
+
+
+@bp.post("/admin/aliases/<int:alias_id>")
+def update_alias(alias_id: int):
+    """Change what an alias creates, or switch it off (its mail then lands in the catch-all)."""
+    alias = _get_alias(alias_id)
+    form = _alias_form(AliasEditForm)
+    if form.validate_on_submit():
+        try:
+            inbound.update_alias(alias, form.target.data, form.active.data)
+        except inbound.AliasError as err:
+            add_error(form, err)
+        else:
+            db.session.commit()
+            if wants_fragment():
+                return _render_alias_row(alias)
+            flash(f"{inbound.address_of(alias)} is saved.", "success")
+            return redirect(url_for("admin.aliases"))
+    db.session.rollback()  # nothing half-changed stays in the session
+    if wants_fragment():
+        return _render_alias_row(alias, edit_form=form, status=INVALID)
+    return _render_aliases(editing=alias.id, edit_form=form, status=INVALID)
+
+
+@bp.post("/admin/aliases/<int:alias_id>/delete")
+def delete_alias(alias_id: int):
+    """Delete an alias no mail names yet (one that started conversations is deactivated instead)."""
+    alias = _get_alias(alias_id)
+    address = inbound.address_of(alias)
+    try:
+        inbound.delete_alias(alias)
+    except inbound.AliasError as err:
+        if wants_fragment():
+            return render_template("admin/_toast.html", message=str(err), category="error"), CONFLICT
+        return _render_aliases(error=str(err), status=CONFLICT)
+    db.session.commit()
+    flash(f"{address} is deleted: its mail goes to the catch-all from now on.", "success")
+    if wants_fragment():  # the confirmed htmx post: the whole page again, with the message
+        return "", 204, {"HX-Redirect": url_for("admin.aliases")}
+    return redirect(url_for("admin.aliases"))
+
+
+# ---- inbound mail ---------------------------------------------------------------------------
+
+@bp.get("/admin/inbound")
+def inbound_mails():
+    """Every mail that came in, newest first, by status (tabs with counts), searched by sender or subject."""
+    filters = InboundFilterForm(formdata=request.args)
+    filters.validate()
+    status = filters.status.data if filters.status.data in inbound.STATUS_FILTERS else ""
+    query = (filters.q.data or "").strip() if not filters.q.errors else ""
+    page = inbound.search_mail(status, query, page=filters.page_number)
+    context = {"page": page, "filters": filters, "status": status, "query": query,
+               "counts": inbound.status_counts(query), "links": inbound.conversations(page.items)}
+    fragment = wants_fragment() and not request.headers.get("HX-History-Restore-Request")
+    return render_template("admin/_inbound_table.html" if fragment else "admin/inbound.html", **context)
+
+
+def _get_inbound(mail_id: int) -> InboundMail:
+    mail = db.session.get(InboundMail, mail_id)
+    if mail is None:
+        abort(404)
+    return mail
+
+
+@bp.get("/admin/inbound/<int:mail_id>")
+def inbound_mail(mail_id: int):
+    """One inbound mail: headers, what happened to it, its text (escaped), attachments, the original."""
+    mail = _get_inbound(mail_id)
+    parsed = inbound.read(mail)
+    return render_template("admin/inbound_mail.html", mail=mail, parsed=parsed,
+                           link=inbound.conversations([mail]).get(mail.id),
+                           reported=inbound.reported_mail(mail),
+                           text=inbound.display_text(parsed) if parsed else None,
+                           preview=inbound.raw_preview(mail) if parsed is None else None,
+                           alias=db.session.get(MailAlias, mail.alias_id) if mail.alias_id else None)
+
+
+@bp.get("/admin/inbound/<int:mail_id>/original")
+def inbound_original(mail_id: int):
+    """The mail as received, as a download (never shown inline: it is the sender's content)."""
+    mail = _get_inbound(mail_id)
+    response = make_response(bytes(mail.raw))
+    response.headers["Content-Type"] = "application/octet-stream"
+    response.headers["Content-Disposition"] = f'attachment; filename="inbound-{mail.id}.eml"'
+    response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "private, no-store"
     return response
