@@ -29,12 +29,11 @@ import hashlib
 import io
 import logging
 import re
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import event, func, select
+from sqlalchemy import Integer, String, func, literal, null, select, union_all
 from werkzeug.datastructures import FileStorage
 
 from app.extensions import db
@@ -108,10 +107,10 @@ def ingest(raw: bytes, recipients=(), *, can_refuse: bool = True) -> Outcome:
         db.session.commit()
         return Outcome("unparseable", inbound.reason or "", None, inbound.id)
     key = mail.message_id or digest
-    seen = _facts(key, mail)
+    ours = _our_recipients(mail, recipients)
+    seen = _facts(key, mail, _alias_candidates(mail, ours))
     if seen.received:
         return Outcome("duplicate", f"{key} came before")
-    ours = _our_recipients(mail, recipients)
     sender = _Sender(mail)
     status, reason, thread, alias = _route(mail, ours, seen, sender)
     if status == "bounced" and not can_refuse:
@@ -132,6 +131,37 @@ def ingest(raw: bytes, recipients=(), *, can_refuse: bool = True) -> Outcome:
     return outcome
 
 
+def reprocess(inbound: InboundMail) -> Outcome:
+    """Route a caught mail again, as an admin asks once the cause is fixed (an alias added for
+    the address it came to, a sender let through): the same order as `ingest`, without the
+    per-sender limit, and nothing refused (it is ours already). Updates `inbound`; not committed.
+    """
+    if inbound.status != "catchall":
+        raise ValueError("only a mail in the catch-all can be processed again")
+    try:
+        mail = mailparse.parse(inbound.raw, reply_localpart=current_app.config["MAIL_REPLY_LOCALPART"])
+    except mailparse.MailParseError:
+        return Outcome("catchall", inbound.reason or "", None, inbound.id)
+    ours = [a for a in (inbound.recipients or "").split(", ") if a]
+    seen = _facts(inbound.dedupe_key, mail, _alias_candidates(mail, ours))
+    seen.sender_recent = 0
+    sender = _Sender(mail)
+    status, reason, thread, alias = _route(mail, ours, seen, sender)
+    if status in ("bounced", "catchall"):
+        inbound.reason = reason[:255]
+        return Outcome("catchall", reason, None, inbound.id)
+    message = None
+    if status == "dsn":
+        _bounced(mail)
+    elif thread is not None:
+        message = _append(thread, mail, sender.contact, None if seen.message_id_taken else mail.message_id)
+    inbound.status, inbound.reason = status, reason[:255]
+    inbound.alias_id = alias.id if alias is not None else None
+    inbound.thread_id = thread.id if thread is not None else None
+    inbound.chatter_message_id = message.id if message is not None else None
+    return Outcome(status, reason, inbound.thread_id, inbound.id)
+
+
 # ---- deciding --------------------------------------------------------------------------------
 
 def _known(key: str) -> bool:
@@ -143,20 +173,45 @@ class _Facts:
     received: bool  # this mail came before
     message_id_taken: bool  # a message of ours already has its Message-ID
     sender_recent: int  # its sender's mails in the last MAIL_SENDER_WINDOW seconds
+    aliases: dict  # local part -> Alias, for the local parts asked about
+    anchors: dict  # Message-ID -> thread id, for In-Reply-To / References naming a mail of ours
 
 
-def _facts(key: str, mail) -> _Facts:
-    """What the routing needs to know about the mail's past, in one round trip."""
+def _facts(key: str, mail, alias_locals=()) -> _Facts:
+    """What the routing needs to know from the database, in one round trip: the mail's past,
+    the aliases among `alias_locals`, and the threads of the mails it answers (its anchors: a
+    mail we sent, in `outbox_mails`, or one we received, in `messages`)."""
     config = current_app.config
     since = utcnow() - timedelta(seconds=config["MAIL_SENDER_WINDOW"])
     sender = mail.sender.address[:254] if mail.sender else None
-    row = db.session.execute(select(
-        select(InboundMail.id).where(InboundMail.dedupe_key == key[:255]).exists(),
-        select(Message.id).where(Message.message_id == (mail.message_id or "")[:255]).exists(),
+    none = null()
+    past = select(
+        literal("past").label("kind"),
+        select(InboundMail.id).where(InboundMail.dedupe_key == key[:255]).exists().cast(Integer).label("a"),
+        select(Message.id).where(Message.message_id == (mail.message_id or "")[:255]).exists().cast(Integer),
         select(func.count(InboundMail.id)).where(InboundMail.sender == sender, InboundMail.received_at > since)
         .scalar_subquery(),
-    )).one()
-    return _Facts(bool(row[0]), bool(mail.message_id) and bool(row[1]), row[2] or 0)
+        none.cast(String).label("local_part"), none.cast(String).label("target"))
+    parts = [past]
+    if alias_locals:
+        parts.append(select(literal("alias"), MailAlias.id, MailAlias.active.cast(Integer), literal(0),
+                            MailAlias.local_part, MailAlias.target).where(MailAlias.local_part.in_(list(alias_locals))))
+    anchors = [m for m in dict.fromkeys([*mail.in_reply_to, *mail.references]) if m][:50]
+    if anchors:
+        parts.append(select(literal("anchor"), Message.thread_id, literal(0), literal(0), OutboxMail.message_id, none)
+                     .join(Message, Message.id == OutboxMail.chatter_message_id)
+                     .where(OutboxMail.message_id.in_(anchors)))
+        parts.append(select(literal("anchor"), Message.thread_id, literal(0), literal(0), Message.message_id, none)
+                     .where(Message.message_id.in_(anchors)))
+    facts = _Facts(False, False, 0, {}, {})
+    for kind, a, b, c, name, target in db.session.execute(union_all(*parts) if len(parts) > 1 else past):
+        if kind == "past":
+            facts.received, facts.message_id_taken, facts.sender_recent = bool(a), bool(mail.message_id) and bool(b), c or 0
+        elif kind == "alias":
+            facts.aliases[name] = Alias(a, name, target, bool(b))
+        else:
+            facts.anchors[name] = a
+    return facts
 
 
 class _Sender:
@@ -200,50 +255,31 @@ def _local(address: str) -> str:
 
 @dataclass(frozen=True)
 class Alias:
-    """A mail alias as routing reads it (cached per process: see `_alias_table`)."""
+    """A mail alias as routing reads it (with the mail's other facts: `_facts`)."""
     id: int
     local_part: str
     target: str
     active: bool
 
 
-ALIAS_CACHE_SECONDS = 30
-_alias_cache: dict = {"at": None, "table": {}}
+def _alias_candidates(mail, ours) -> list[str]:
+    """The local parts the routing may ask about: our recipients' (not reply addresses), and the
+    sender's when it writes from our domain (a loop)."""
+    config = current_app.config
+    reply_prefix = config["MAIL_REPLY_LOCALPART"].lower() + "+"
+    found = [_local(a) for a in ours if not _local(a).startswith(reply_prefix)]
+    if mail.sender is not None and mail.sender.address.lower().rpartition("@")[2] == config["MAIL_DOMAIN"].lower():
+        found.append(_local(mail.sender.address.lower()))
+    return list(dict.fromkeys(found))[:50]
 
 
-def _alias_table(missing=()) -> dict[str, Alias]:
-    """local part -> Alias, read once per ALIAS_CACHE_SECONDS per process, or again at once when
-    a local part in `missing` is not in it (an alias created a moment ago in another process).
-    Changes made by this process clear it (`_forget_aliases`). An alias deactivated or deleted
-    elsewhere may still take mail for up to ALIAS_CACHE_SECONDS."""
-    now = time.monotonic()
-    stale = _alias_cache["at"] is None or now - _alias_cache["at"] > ALIAS_CACHE_SECONDS
-    if stale or any(local not in _alias_cache["table"] for local in missing):
-        _alias_cache["table"] = {row.local_part: Alias(row.id, row.local_part, row.target, row.active)
-                                 for row in db.session.execute(select(
-                                     MailAlias.id, MailAlias.local_part, MailAlias.target, MailAlias.active))}
-        _alias_cache["at"] = now
-    return _alias_cache["table"]
-
-
-@event.listens_for(MailAlias, "after_insert")
-@event.listens_for(MailAlias, "after_update")
-@event.listens_for(MailAlias, "after_delete")
-def _forget_aliases(*_):
-    _alias_cache["at"] = None
-
-
-def _aliases(ours) -> list[Alias]:
+def _aliases(ours, seen: "_Facts") -> list[Alias]:
     """The active aliases among our recipients, in the order they were addressed."""
-    reply_prefix = current_app.config["MAIL_REPLY_LOCALPART"].lower() + "+"
-    locals_ = [_local(a) for a in ours if not _local(a).startswith(reply_prefix)]
-    if not locals_:
-        return []
-    table = _alias_table(missing=locals_)
-    return [table[local] for local in locals_ if local in table and table[local].active]
+    found = (seen.aliases.get(_local(a)) for a in ours)
+    return list(dict.fromkeys(alias for alias in found if alias is not None and alias.active))
 
 
-def _own_address(address: str) -> bool:
+def _own_address(address: str, seen: "_Facts") -> bool:
     config = current_app.config
     address = (address or "").lower()
     if address == config["MAIL_FROM"].lower():
@@ -251,19 +287,7 @@ def _own_address(address: str) -> bool:
     if address.rpartition("@")[2] != config["MAIL_DOMAIN"].lower():
         return False
     local = _local(address)
-    return local.startswith(config["MAIL_REPLY_LOCALPART"].lower() + "+") or local in _alias_table()
-
-
-def _threads_of_message_ids(message_ids) -> dict[str, int]:
-    """Message-ID -> thread id, for the ids that are mails we sent or received (two lookups in one)."""
-    message_ids = [m for m in dict.fromkeys(message_ids) if m][:50]
-    if not message_ids:
-        return {}
-    sent = (select(OutboxMail.message_id, Message.thread_id)
-            .join(Message, Message.id == OutboxMail.chatter_message_id)
-            .where(OutboxMail.message_id.in_(message_ids)))
-    received = select(Message.message_id, Message.thread_id).where(Message.message_id.in_(message_ids))
-    return {message_id: thread_id for message_id, thread_id in db.session.execute(sent.union_all(received))}
+    return local.startswith(config["MAIL_REPLY_LOCALPART"].lower() + "+") or local in seen.aliases
 
 
 def _home_alias_id(thread: Thread) -> int | None:
@@ -280,12 +304,12 @@ def _route(mail, ours, seen: _Facts, sender: _Sender):
         if original and db.session.scalar(select(OutboxMail.id).where(OutboxMail.message_id == original)):
             return "dsn", f"report on {original}", None, None
         return "catchall", "bounce", None, None
-    if mail.sender is not None and _own_address(mail.sender.address):
+    if mail.sender is not None and _own_address(mail.sender.address, seen):
         return "catchall", "loop", None, None
     if mail.sender is not None and seen.sender_recent >= current_app.config["MAIL_SENDER_LIMIT"]:
         return "catchall", "rate limit", None, None
-    aliases = _aliases(ours)
-    anchors = _threads_of_message_ids([*mail.in_reply_to, *mail.references])
+    aliases = _aliases(ours, seen)
+    anchors = seen.anchors
     for via, ids in (("in-reply-to", mail.in_reply_to), ("references", list(reversed(mail.references)))):
         for message_id in ids:
             if message_id not in anchors:

@@ -105,6 +105,7 @@ ROUTES = [
     ("GET", "/admin/inbound?status=catchall&q=lost&page=1", 200),
     ("GET", "/admin/inbound/{mail}", 200),
     ("GET", "/admin/inbound/{mail}/original", 200),
+    ("POST", "/admin/inbound/{mail}/reprocess", 302),
 ]
 FORMS = {
     "/admin/aliases": {"local_part": "sales", "target": "contact"},
@@ -549,3 +550,28 @@ def test_hostile_mail_is_escaped_on_every_page(app, client, users, support):
     assert "&lt;svg onload=alert(1)&gt;" in detail
     listing = client.get("/admin/inbound").get_data(as_text=True)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in listing  # the subject in the list
+
+
+# ---- processing a caught mail again ------------------------------------------------------------
+
+def test_a_caught_mail_goes_to_its_alias_once_the_alias_exists(app, client, users, catchall):
+    admin(client, users)
+    page = client.get(f"/admin/inbound/{catchall.id}").get_data(as_text=True)
+    assert "Process again" in page
+    still = post(client, f"/admin/inbound/{catchall.id}/reprocess", follow_redirects=True)
+    assert still.status_code == 200 and "Still in the catch-all: No alias for this address" in still.get_data(as_text=True)
+    db.session.add(MailAlias(local_part="nobody", target="contact"))
+    db.session.commit()
+    done = post(client, f"/admin/inbound/{catchall.id}/reprocess", follow_redirects=True)
+    assert "Processed again: New conversation from mail to nobody@hilo.test" in done.get_data(as_text=True)
+    db.session.expire_all()
+    mail = db.session.get(InboundMail, catchall.id)
+    assert mail.status == "created" and mail.thread_id and mail.chatter_message_id
+    assert "Process again" not in client.get(f"/admin/inbound/{catchall.id}").get_data(as_text=True)
+    assert post(client, f"/admin/inbound/{catchall.id}/reprocess").status_code == 409  # done once
+
+
+def test_processing_again_needs_the_csrf_token(client, users, catchall):
+    admin(client, users)
+    assert client.post(f"/admin/inbound/{catchall.id}/reprocess").status_code == 400
+    assert db.session.get(InboundMail, catchall.id).status == "catchall"

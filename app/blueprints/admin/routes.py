@@ -9,7 +9,7 @@ from app.blueprints.admin.forms import (ROLE_LABELS, AliasEditForm, AliasForm, I
 from app.blueprints.auth.forms import add_error
 from app.extensions import db, login_manager
 from app.models import InboundMail, MailAlias, OutboxMail, User
-from app.services import accounts, inbound
+from app.services import accounts, inbound, mailgate
 
 INVALID = 422
 CONFLICT = 409
@@ -325,6 +325,21 @@ def inbound_mail(mail_id: int):
                            text=inbound.display_text(parsed) if parsed else None,
                            preview=inbound.raw_preview(mail) if parsed is None else None,
                            alias=db.session.get(MailAlias, mail.alias_id) if mail.alias_id else None)
+
+
+@bp.post("/admin/inbound/<int:mail_id>/reprocess")
+def reprocess_inbound(mail_id: int):
+    """Route a caught mail again (an alias was added for its address, its sender is let through)."""
+    mail = _get_inbound(mail_id)
+    if mail.status != "catchall":
+        abort(CONFLICT, "Only a mail in the catch-all can be processed again.")
+    outcome = mailgate.reprocess(mail)
+    db.session.commit()
+    if outcome.status == "catchall":
+        flash(f"Still in the catch-all: {inbound.reason_text(mail.status, mail.reason)}.", "error")
+    else:
+        flash(f"Processed again: {inbound.reason_text(mail.status, mail.reason)}.", "success")
+    return redirect(url_for("admin.inbound_mail", mail_id=mail.id))
 
 
 @bp.get("/admin/inbound/<int:mail_id>/original")
