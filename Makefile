@@ -7,7 +7,7 @@ PORT ?= 5000
 export FLASK_APP := wsgi
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test test-sqlite test-postgresql worker bench install chromium services clean
+.PHONY: run test test-sqlite test-postgresql worker bench install chromium dovecot services clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,7 +30,7 @@ worker: install
 	$(BIN)/flask worker
 
 ## make test: the whole suite on SQLite (embedded) and on PostgreSQL + Redis + RQ, browser tests included
-test: install chromium services
+test: install chromium dovecot services
 	HILO_TEST_DB=sqlite $(BIN)/python -m pytest -q -p no:cacheprovider
 	HILO_TEST_DB=postgresql $(BIN)/python -m pytest -q -p no:cacheprovider
 
@@ -46,6 +46,13 @@ chromium:
 	  echo "Installing Debian's chromium and emoji font for browser tests"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null; }
+
+## Debian's dovecot for the IMAP polling tests (the tests start a private instance of it)
+dovecot:
+	@test -x /usr/sbin/dovecot || { \
+	  echo "Installing Debian's dovecot-imapd for the IMAP tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq dovecot-imapd >/dev/null; }
 
 ## Start PostgreSQL and Redis if they are installed but stopped (this machine and CI)
 services:

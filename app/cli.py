@@ -86,6 +86,65 @@ def mail_ingest(recipients):
     sys.exit(outcome.exit_code)
 
 
+@mail_cli.command("poll")
+def mail_poll():
+    """Fetch the new mail of IMAP_URL's mailbox once (what the worker does on its timer).
+
+    Prints where each mail went. Exit status: 0 done (also when another poller has the mailbox
+    now), 75 (EX_TEMPFAIL) the IMAP server or the database failed: the next poll starts there.
+    """
+    import logging
+
+    from app.services import imap, mailgate
+
+    try:
+        with current_app.test_request_context(base_url=current_app.config["BASE_URL"]):
+            result = imap.poll()
+    except imap.ImapError as err:
+        raise click.ClickException(str(err))
+    except Exception:
+        db.session.rollback()
+        logging.getLogger(__name__).exception("IMAP poll failed")
+        click.echo("hilo: the poll failed; the next one starts where it stopped", err=True)
+        sys.exit(mailgate.EX_TEMPFAIL)
+    for uid, outcome in result.fetched.items():
+        where = f" thread {outcome.thread_id}" if outcome.thread_id else ""
+        click.echo(f"UID {uid}: {outcome.status} ({outcome.reason}){where}")
+    busy = ": another poller has the mailbox now" if result.busy else ""
+    click.echo(f"{len(result.fetched)} mail(s) fetched{busy}")
+    if result.error:
+        click.echo(f"hilo: {result.error}; try again later", err=True)
+        sys.exit(mailgate.EX_TEMPFAIL)
+
+
+@mail_cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=2525, show_default=True, type=int)
+@click.option("--lmtp", is_flag=True, help="Speak LMTP (an MTA's local delivery) instead of SMTP.")
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), help="Offer STARTTLS with this certificate.")
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="Its private key.")
+def mail_serve(host: str, port: int, lmtp: bool, tls_cert: str | None, tls_key: str | None):
+    """Take mail over SMTP or LMTP and store it as `flask mail ingest` does, until stopped."""
+    import signal
+    import threading
+
+    from app.services.mail_listener import GatewayController, tls_context
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    controller = GatewayController(current_app._get_current_object(), host, port, lmtp=lmtp,
+                                   tls_context=tls_context(tls_cert, tls_key))
+    try:
+        controller.start()
+    except (OSError, RuntimeError) as err:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {err}")
+    click.echo(f"Taking mail for @{current_app.config['MAIL_DOMAIN']} over {'LMTP' if lmtp else 'SMTP'} "
+               f"on {host}:{port}", err=True)
+    stop.wait()
+    controller.stop()
+
+
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty (tests).")
 def worker(burst: bool):

@@ -68,6 +68,12 @@ class Config:
         self.MAIL_SENDER_WINDOW = _int("MAIL_SENDER_WINDOW", 600)
         # Bearer token of POST /api/mail/inbound (raw mail by webhook); unset, the endpoint is off.
         self.MAIL_INBOUND_TOKEN = os.environ.get("MAIL_INBOUND_TOKEN") or None
+        # imap://user:password@host:143/INBOX, imap+starttls://…, imaps://…:993/Folder: the worker polls it.
+        self.IMAP_URL = os.environ.get("IMAP_URL") or None
+        self.IMAP_POLL_SECONDS = _int("IMAP_POLL_SECONDS", 60)  # how often the worker polls IMAP_URL
+        self.IMAP_BATCH = _int("IMAP_BATCH", 200)  # mails fetched per poll at most; the rest wait for the next
+        # Local part of MAIL_DOMAIN that gets the polled mails naming no address of ours (unset: catch-all).
+        self.IMAP_ALIAS = os.environ.get("IMAP_ALIAS") or None
         self.BASE_URL = os.environ.get("BASE_URL", "http://127.0.0.1:5000")
         self.UPLOAD_DIR = os.environ.get("UPLOAD_DIR", str(instance_path / "attachments"))
         self.MAX_ATTACHMENT_BYTES = _int("MAX_ATTACHMENT_BYTES", 25 * 1024 * 1024)

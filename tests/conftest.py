@@ -418,6 +418,19 @@ def wait_for_socket(app, page, topic: str) -> None:
     raise AssertionError(f"the page never received {topic}")
 
 
+@pytest.fixture(scope="session")
+def dovecot():
+    """A private dovecot IMAP server for the run (tests/imap_server.py; `make dovecot` installs it)."""
+    from tests.imap_server import DOVECOT, Dovecot
+
+    if not Path(DOVECOT).exists():
+        service_missing("dovecot", FileNotFoundError(DOVECOT))
+    server = Dovecot()
+    server.start()
+    yield server
+    server.stop()
+
+
 class MailSink:
     """A real SMTP server (aiosmtpd) for the tests: it keeps what it accepts, and answers with
     `refuse[address] = "550 5.1.1 No such user"` (or a 4xx) for the addresses a test chooses."""

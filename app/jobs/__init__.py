@@ -5,7 +5,7 @@
 because each sweep finds its own work.
 """
 from app.jobs.activities import sweep_reminders_job
-from app.jobs.mail import sweep_mail_job
+from app.jobs.mail import poll_imap_job, sweep_mail_job
 from app.jobs.messages import sweep_undelivered_job
 
 PERIODIC_JOBS = [
@@ -13,3 +13,10 @@ PERIODIC_JOBS = [
     (sweep_undelivered_job, 60),
     (sweep_mail_job, 60),
 ]
+
+
+def periodic_jobs(config) -> list:
+    """PERIODIC_JOBS, and the IMAP poll every IMAP_POLL_SECONDS when IMAP_URL is set."""
+    if not config.get("IMAP_URL"):
+        return PERIODIC_JOBS
+    return [*PERIODIC_JOBS, (poll_imap_job, config["IMAP_POLL_SECONDS"])]

@@ -6,12 +6,13 @@ from app.models.threads import (
     TrackingValue, Follower, Notification, MESSAGE_KINDS,
 )
 from app.models.activities import Activity, ACTIVITY_TYPES
-from app.models.mail import InboundMail, MailAlias, OutboxMail
+from app.models.mail import ImapCursor, InboundMail, MailAlias, OutboxMail
 from app.models.discuss import Channel, ChannelMember, CHANNEL_KINDS
 
 __all__ = [
     "User", "ROLES", "Contact", "Thread", "ThreadMixin", "Message", "MessageReaction", "MessageRecipient",
     "MessageStar",
     "Attachment", "TrackingValue", "Follower", "Notification", "MESSAGE_KINDS", "Activity",
-    "ACTIVITY_TYPES", "InboundMail", "MailAlias", "OutboxMail", "Channel", "ChannelMember", "CHANNEL_KINDS",
+    "ACTIVITY_TYPES", "ImapCursor", "InboundMail", "MailAlias", "OutboxMail", "Channel", "ChannelMember",
+    "CHANNEL_KINDS",
 ]

@@ -1,4 +1,4 @@
-"""Outbound mail: every mail Hilo sends, with its delivery state.
+"""Outbound mail: every mail Hilo sends, with its delivery state; inbound mail and its intakes.
 
 Without `SMTP_URL` the outbox is the delivery (admins read it; a mail is "sent" once written).
 With it, a job sends each mail over SMTP: queued -> sending -> sent, or back to queued with a
@@ -6,7 +6,7 @@ later attempt on a temporary failure, or failed (permanent, or out of attempts).
 """
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
@@ -77,3 +77,23 @@ class InboundMail(db.Model):
     received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
     __table_args__ = (Index("ix_inbound_mails_sender_received", "sender", "received_at"),)  # rate per sender
+
+
+class ImapCursor(db.Model):
+    """How far IMAP polling has read one mailbox (`user@host:port/Folder`), and who polls it now.
+
+    UIDs only grow within one UIDVALIDITY; when the server changes it, every UID is new and
+    reading starts over (the gateway drops what it already has). `locked_until` is a lease: one
+    poller at a time per mailbox, freed when it finishes, or when a dead one's lease runs out.
+    """
+
+    __tablename__ = "imap_cursors"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailbox: Mapped[str] = mapped_column(String(512), unique=True)
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger)  # IMAP numbers are unsigned 32-bit
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")  # the last one ingested
+    locked_until: Mapped[datetime | None] = mapped_column()
+    locked_by: Mapped[str | None] = mapped_column(String(32))  # the poller holding the lease
+    polled_at: Mapped[datetime | None] = mapped_column()
+

@@ -165,7 +165,7 @@ class ThreadBackend:
 
 def start_periodic(app, jobs=None, tick: float = 30.0,
                    stop: threading.Event | None = None) -> threading.Thread:
-    """Submit each `(func, every_seconds)` of `app.jobs.PERIODIC_JOBS` on its interval.
+    """Submit each `(func, every_seconds)` of `app.jobs.periodic_jobs` on its interval.
 
     Runs as a daemon thread in whichever process executes jobs: the web process in
     the embedded default, `flask worker` with Redis. With several workers, a Redis key
@@ -174,7 +174,9 @@ def start_periodic(app, jobs=None, tick: float = 30.0,
     """
     stop = stop or threading.Event()
     if jobs is None:
-        from app.jobs import PERIODIC_JOBS as jobs
+        from app.jobs import periodic_jobs
+
+        jobs = periodic_jobs(app.config)
     backend = app.extensions["hilo_jobs"]
     redis = getattr(backend, "redis", None)
     last: dict = {}
