@@ -1,6 +1,6 @@
 """Attachment storage: files on local disk under UPLOAD_DIR, behind a few functions.
 
-An S3-like store can replace `_path`/`save`/`open_file`/`delete_files` without touching callers.
+An S3-like store can replace `_path`/`save`/`open_file`/`local_path`/`delete_files` without touching callers.
 """
 import io
 import mimetypes
@@ -138,6 +138,11 @@ def save(thread_id: int, message_id: int | None, upload, user_id: int | None) ->
 def open_file(attachment: Attachment):
     """A binary file object with the stored bytes."""
     return _path(attachment.storage_key).open("rb")
+
+
+def local_path(attachment: Attachment) -> Path:
+    """Where the bytes are on disk, for serving them with their length (`send_file`)."""
+    return _path(attachment.storage_key)
 
 
 def is_inline_image(attachment: Attachment) -> bool:

@@ -467,6 +467,10 @@ def test_a_real_image_is_shown_inline_with_its_sniffed_type(app, client, users, 
     assert response.headers["Content-Disposition"].startswith("inline")
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.data == png_bytes()
+    # Its length is said: sent chunked, gunicorn's sendfile would drop the chunk framing.
+    assert response.headers["Content-Length"] == str(len(png_bytes()))
+    ranged = client.get(f"/attachments/{world.comment_file.id}", headers={"Range": "bytes=0-7"})
+    assert ranged.status_code == 206 and ranged.data == png_bytes()[:8]
 
 
 @pytest.mark.parametrize("name, data", [
@@ -484,7 +488,7 @@ def test_anything_else_is_a_sandboxed_download(app, client, users, world, name, 
     assert response.headers["Content-Disposition"] == f"attachment; filename={name}"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert "sandbox" in response.headers["Content-Security-Policy"]
-    assert response.data == data
+    assert response.data == data and response.headers["Content-Length"] == str(len(data))
 
 
 def test_non_ascii_names_use_rfc_5987(app, client, users, world):

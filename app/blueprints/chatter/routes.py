@@ -436,13 +436,15 @@ def download(attachment_id: int):
     if not access.can_download(current_user, attachment):
         abort(404)
     try:
-        fh = attachment_store.open_file(attachment)
+        with attachment_store.open_file(attachment) as fh:
+            image_type = attachment_store.sniff_raster(fh.read(16))
     except FileNotFoundError:
         abort(404)
-    image_type = attachment_store.sniff_raster(fh.read(16))
-    fh.seek(0)
+    # By path, so the response says its length: a file object would go out chunked, which
+    # gunicorn's sendfile writes without the chunk framing (a broken download).
     response = send_file(
-        fh, mimetype=image_type or "application/octet-stream", as_attachment=image_type is None,
+        attachment_store.local_path(attachment), mimetype=image_type or "application/octet-stream",
+        as_attachment=image_type is None,
         download_name=attachment.filename, conditional=True, etag=attachment.storage_key,
         last_modified=attachment.created_at, max_age=3600,
     )
