@@ -14,7 +14,7 @@ from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
 from app.extensions import db
-from app.models import Contact, Message, Notification, Thread
+from app.models import Contact, MailAlias, Message, Notification, Thread
 from app.models.base import utcnow
 from app.services import accounts, activities, messaging
 
@@ -112,6 +112,8 @@ def load(admin_password: str) -> None:
         for name, email, role in TEAM:
             team[name.split()[0].lower()] = accounts.create_user(email, name, role=role, password=admin_password)
         team["maya"].signature = "Maya Fischer\nCustomer Success · Hilo Demo Co."
+        # support@MAIL_DOMAIN takes mail in: `flask mail ingest` or `flask mail serve` show it at once.
+        db.session.add(MailAlias(local_part="support", target="contact"))
         contacts = {}
         for name, email, phone, company, title in CONTACTS:
             contact = Contact(name=name, email=email, phone=phone, company=company, job_title=title)

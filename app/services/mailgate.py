@@ -25,6 +25,7 @@ recipients. The mail is kept raw (`InboundMail`) whatever happens to it, then ro
 A mail added to a thread is a message from its sender (a contact, created when new); Cc'd
 addresses follow the thread. Automatic mail is kept in its thread but notifies nobody.
 """
+import functools
 import hashlib
 import io
 import logging
@@ -33,7 +34,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import Integer, String, func, literal, null, select, union_all
+from sqlalchemy import Integer, String, bindparam, func, literal, null, select, union_all
 from werkzeug.datastructures import FileStorage
 
 from app.extensions import db
@@ -177,34 +178,42 @@ class _Facts:
     anchors: dict  # Message-ID -> thread id, for In-Reply-To / References naming a mail of ours
 
 
+@functools.cache
+def _facts_query():
+    """The UNION behind `_facts`, built once: the same statement (and server-side prepared plan)
+    for every mail; the lists go in as expanding parameters, empty ones included."""
+    text_null = null().cast(String)
+    past = select(
+        literal("past").label("kind"),
+        select(InboundMail.id).where(InboundMail.dedupe_key == bindparam("key")).exists().cast(Integer).label("a"),
+        select(Message.id).where(Message.message_id == bindparam("message_id")).exists().cast(Integer).label("b"),
+        select(func.count(InboundMail.id)).where(InboundMail.sender == bindparam("sender"),
+                                                 InboundMail.received_at > bindparam("since")).scalar_subquery().label("c"),
+        text_null.label("name"), text_null.label("target"))
+    aliases = select(literal("alias"), MailAlias.id, MailAlias.active.cast(Integer), literal(0),
+                     MailAlias.local_part, MailAlias.target).where(
+                         MailAlias.local_part.in_(bindparam("locals", expanding=True)))
+    sent = (select(literal("anchor"), Message.thread_id, literal(0), literal(0), OutboxMail.message_id, text_null)
+            .join(Message, Message.id == OutboxMail.chatter_message_id)
+            .where(OutboxMail.message_id.in_(bindparam("anchors", expanding=True))))
+    received = (select(literal("anchor"), Message.thread_id, literal(0), literal(0), Message.message_id, text_null)
+                .where(Message.message_id.in_(bindparam("anchors", expanding=True))))
+    return union_all(past, aliases, sent, received)
+
+
 def _facts(key: str, mail, alias_locals=()) -> _Facts:
     """What the routing needs to know from the database, in one round trip: the mail's past,
     the aliases among `alias_locals`, and the threads of the mails it answers (its anchors: a
     mail we sent, in `outbox_mails`, or one we received, in `messages`)."""
-    config = current_app.config
-    since = utcnow() - timedelta(seconds=config["MAIL_SENDER_WINDOW"])
-    sender = mail.sender.address[:254] if mail.sender else None
-    none = null()
-    past = select(
-        literal("past").label("kind"),
-        select(InboundMail.id).where(InboundMail.dedupe_key == key[:255]).exists().cast(Integer).label("a"),
-        select(Message.id).where(Message.message_id == (mail.message_id or "")[:255]).exists().cast(Integer),
-        select(func.count(InboundMail.id)).where(InboundMail.sender == sender, InboundMail.received_at > since)
-        .scalar_subquery(),
-        none.cast(String).label("local_part"), none.cast(String).label("target"))
-    parts = [past]
-    if alias_locals:
-        parts.append(select(literal("alias"), MailAlias.id, MailAlias.active.cast(Integer), literal(0),
-                            MailAlias.local_part, MailAlias.target).where(MailAlias.local_part.in_(list(alias_locals))))
-    anchors = [m for m in dict.fromkeys([*mail.in_reply_to, *mail.references]) if m][:50]
-    if anchors:
-        parts.append(select(literal("anchor"), Message.thread_id, literal(0), literal(0), OutboxMail.message_id, none)
-                     .join(Message, Message.id == OutboxMail.chatter_message_id)
-                     .where(OutboxMail.message_id.in_(anchors)))
-        parts.append(select(literal("anchor"), Message.thread_id, literal(0), literal(0), Message.message_id, none)
-                     .where(Message.message_id.in_(anchors)))
+    params = {
+        "key": key[:255], "message_id": (mail.message_id or "")[:255],
+        "sender": mail.sender.address[:254] if mail.sender else None,
+        "since": utcnow() - timedelta(seconds=current_app.config["MAIL_SENDER_WINDOW"]),
+        "locals": list(alias_locals),
+        "anchors": [m for m in dict.fromkeys([*mail.in_reply_to, *mail.references]) if m][:50],
+    }
     facts = _Facts(False, False, 0, {}, {})
-    for kind, a, b, c, name, target in db.session.execute(union_all(*parts) if len(parts) > 1 else past):
+    for kind, a, b, c, name, target in db.session.execute(_facts_query(), params):
         if kind == "past":
             facts.received, facts.message_id_taken, facts.sender_recent = bool(a), bool(mail.message_id) and bool(b), c or 0
         elif kind == "alias":

@@ -258,6 +258,9 @@ def test_demo_data_fills_the_contacts_and_their_conversations(app, client):
     from app.models import Channel
 
     assert sorted(db.session.scalars(select(Channel.kind))) == ["channel", "channel", "dm"]
+    from app.models import MailAlias
+
+    assert db.session.scalars(select(MailAlias.local_part)).all() == ["support"]  # mail can come in at once
     login(client, admin, "a demo password 123")
     elena = db.session.scalar(select(Contact).where(Contact.name == "Elena Petrova"))
     page = client.get(f"/contacts/{elena.id}").get_data(as_text=True)
