@@ -8,11 +8,15 @@ from app.models.threads import (
 from app.models.activities import Activity, ACTIVITY_TYPES
 from app.models.mail import ImapCursor, InboundMail, MailAlias, OutboxMail
 from app.models.discuss import Channel, ChannelMember, CHANNEL_KINDS
+from app.models.helpdesk import (
+    Stage, Tag, Team, TeamMember, Ticket, TicketType, ASSIGNMENT_METHODS, PRIORITIES,
+)
 
 __all__ = [
     "User", "ROLES", "Contact", "Thread", "ThreadMixin", "Message", "MessageReaction", "MessageRecipient",
     "MessageStar",
     "Attachment", "TrackingValue", "Follower", "Notification", "MESSAGE_KINDS", "Activity",
     "ACTIVITY_TYPES", "ImapCursor", "InboundMail", "MailAlias", "OutboxMail", "Channel", "ChannelMember",
-    "CHANNEL_KINDS",
+    "CHANNEL_KINDS", "Stage", "Tag", "Team", "TeamMember", "Ticket", "TicketType", "ASSIGNMENT_METHODS",
+    "PRIORITIES",
 ]

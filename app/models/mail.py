@@ -52,6 +52,8 @@ class MailAlias(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     local_part: Mapped[str] = mapped_column(String(64), unique=True)  # lower-case, before the @
     target: Mapped[str] = mapped_column(String(32), default="contact")  # a key of mailgate.TARGETS
+    # For target "ticket": the team whose tickets it opens.
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("helpdesk_teams.id", ondelete="SET NULL"))
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -16,7 +16,7 @@ from werkzeug.datastructures import FileStorage
 from app.extensions import db
 from app.models import Contact, MailAlias, Message, Notification, Thread
 from app.models.base import utcnow
-from app.services import accounts, activities, messaging
+from app.services import accounts, activities, helpdesk, messaging
 
 ADMIN_EMAIL = "admin@example.com"
 
@@ -112,8 +112,10 @@ def load(admin_password: str) -> None:
         for name, email, role in TEAM:
             team[name.split()[0].lower()] = accounts.create_user(email, name, role=role, password=admin_password)
         team["maya"].signature = "Maya Fischer\nCustomer Success · Hilo Demo Co."
-        # support@MAIL_DOMAIN takes mail in: `flask mail ingest` or `flask mail serve` show it at once.
-        db.session.add(MailAlias(local_part="support", target="contact"))
+        # A helpdesk team; support@MAIL_DOMAIN opens its tickets (`flask mail ingest` shows it at once).
+        support = helpdesk.create_team("Customer Support", members=[team["maya"], team["tomás"], team["priya"]],
+                                       leads=[team["maya"]], assignment="balanced")
+        db.session.add(MailAlias(local_part="support", target="ticket", team_id=support.id))
         contacts = {}
         for name, email, phone, company, title in CONTACTS:
             contact = Contact(name=name, email=email, phone=phone, company=company, job_title=title)
@@ -133,6 +135,7 @@ def load(admin_password: str) -> None:
         _conversations(team, contacts, clock)
         _activities(team, contacts)
         _team_chat(team, clock)
+        _tickets(support, team, contacts)
         db.session.flush()
         # Notify now rather than by the queued jobs, so the first page opened shows a full inbox
         # (the jobs then find nothing left to do).
@@ -263,6 +266,23 @@ def _conversations(team: dict, contacts: dict, clock: _Clock) -> None:
     _post(clock, hannah.ensure_thread(), jonas,
           "Met Hannah at the Berlin trade fair. Interested in the project-tracking add-on for 12 architects; "
           "follow up after their summer break.", clock.at(8, 17, 45), kind="note")
+
+
+def _tickets(support, team: dict, contacts: dict) -> None:
+    """A few open tickets in the support team's stages (SPEC §4)."""
+    stages = {stage.name: stage for stage in support.stages}
+    for contact, title, priority, stage, description in (
+        ("marcus", "Invoice charged twice in October", 2, "In progress",
+         "Our card was charged twice for invoice INV-2041. Please refund one of them."),
+        ("sofia", "API rate limit errors on the dashboards", 3, "New",
+         "Since this morning every dashboard shows 429 errors."),
+        ("lucas", "How do I add a second administrator?", 0, "Waiting on customer", ""),
+        ("elena", "Export of last year's tickets", 1, "Solved", "We need a CSV export for our audit."),
+    ):
+        ticket = helpdesk.create_ticket(support, title, customer=contacts[contact], priority=priority,
+                                        description=description, author=team["maya"])
+        if stage != "New":
+            helpdesk.move(ticket, stages[stage], team["maya"])
 
 
 def _activities(team: dict, contacts: dict) -> None:

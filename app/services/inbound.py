@@ -11,7 +11,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
-from app.models import InboundMail, MailAlias, Message, OutboxMail, Thread
+from app.models import InboundMail, MailAlias, Message, OutboxMail, Team, Thread
 from app.services import mailgate, mailparse, messaging
 from app.services.sanitize import clean_html, html_to_text
 
@@ -92,8 +92,29 @@ def target_hint(key: str) -> str:
 
 
 def target_choices() -> list[tuple[str, str]]:
-    """(key, label) of what an alias may create: the targets registered with the gateway."""
-    return [(key, target_label(key)) for key in mailgate.TARGETS]
+    """(value, label) of what an alias may create: the targets registered with the gateway; a
+    ticket target once per active team (`ticket:<team id>`)."""
+    choices = []
+    for key in mailgate.TARGETS:
+        if key == "ticket":
+            choices += [(f"ticket:{team.id}", f"Ticket for {team.name}")
+                        for team in db.session.scalars(select(Team).where(Team.active.is_(True)).order_by(Team.name))]
+        else:
+            choices.append((key, target_label(key)))
+    return choices
+
+
+def choice_of(alias: MailAlias) -> str:
+    """The alias's value among `target_choices`."""
+    return f"ticket:{alias.team_id}" if alias.target == "ticket" and alias.team_id else alias.target
+
+
+def alias_label(alias: MailAlias) -> str:
+    """What the alias creates, in words (the team's name for tickets)."""
+    if alias.target == "ticket":
+        team = db.session.get(Team, alias.team_id) if alias.team_id else None
+        return f"Ticket for {team.name}" if team else "Ticket (no team: mail goes to the sender's contact)"
+    return target_label(alias.target)
 
 
 def reserved_local_parts() -> set[str]:
@@ -121,19 +142,26 @@ def check_local_part(value: str, *, field: str = "local_part") -> str:
     return local
 
 
-def check_target(target: str, *, field: str = "target") -> str:
-    if target not in mailgate.TARGETS:
+def check_target(value: str, *, field: str = "target") -> tuple[str, int | None]:
+    """(target, team id) from a choice of `target_choices`, or AliasError."""
+    target, _, team_id = (value or "").partition(":")
+    if target not in mailgate.TARGETS or (target == "ticket") != bool(team_id):
         raise AliasError("Choose what the alias creates from the list.", field=field)
-    return target
+    if not team_id:
+        return target, None
+    team = db.session.get(Team, int(team_id)) if team_id.isdigit() else None
+    if team is None or not team.active:
+        raise AliasError("Choose an active team from the list.", field=field)
+    return target, team.id
 
 
 def create_alias(local_part: str, target: str) -> MailAlias:
     """A new active alias (flushed); AliasError for a bad, reserved or taken name, or an unknown target."""
     local = check_local_part(local_part)
-    target = check_target(target)
+    target, team_id = check_target(target)
     if db.session.scalar(select(MailAlias.id).where(MailAlias.local_part == local)) is not None:
         raise AliasError(f"{local}@{domain()} is already an alias.", field="local_part")
-    alias = MailAlias(local_part=local, target=target, active=True)
+    alias = MailAlias(local_part=local, target=target, team_id=team_id, active=True)
     try:
         with db.session.begin_nested():  # another admin's request may have taken it meanwhile
             db.session.add(alias)
@@ -144,7 +172,7 @@ def create_alias(local_part: str, target: str) -> MailAlias:
 
 def update_alias(alias: MailAlias, target: str, active: bool) -> MailAlias:
     """Change what an alias creates, or stop it taking mail in (its mail then goes to the catch-all)."""
-    alias.target = check_target(target)
+    alias.target, alias.team_id = check_target(target)
     alias.active = bool(active)
     return alias
 

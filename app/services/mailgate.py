@@ -52,7 +52,8 @@ MAX_FOLLOWERS_ADDED = 50  # Cc'd addresses that may follow a thread from one mai
 
 # alias target -> function(alias, mail, contact) -> Thread of the new conversation
 TARGETS: dict = {}
-# functions(ref) -> Thread | None, asked in order for a `[#ref]` in the subject
+# functions(ref, mail) -> Thread | None, asked in order for a `[#ref]` in the subject; a resolver
+# names a thread only for a sender who belongs in it (a reference is easy to guess)
 SUBJECT_RESOLVERS: list = []
 
 
@@ -190,7 +191,7 @@ def _facts_query():
         select(func.count(InboundMail.id)).where(InboundMail.sender == bindparam("sender"),
                                                  InboundMail.received_at > bindparam("since")).scalar_subquery().label("c"),
         text_null.label("name"), text_null.label("target"))
-    aliases = select(literal("alias"), MailAlias.id, MailAlias.active.cast(Integer), literal(0),
+    aliases = select(literal("alias"), MailAlias.id, MailAlias.active.cast(Integer), MailAlias.team_id,
                      MailAlias.local_part, MailAlias.target).where(
                          MailAlias.local_part.in_(bindparam("locals", expanding=True)))
     sent = (select(literal("anchor"), Message.thread_id, literal(0), literal(0), OutboxMail.message_id, text_null)
@@ -217,7 +218,7 @@ def _facts(key: str, mail, alias_locals=()) -> _Facts:
         if kind == "past":
             facts.received, facts.message_id_taken, facts.sender_recent = bool(a), bool(mail.message_id) and bool(b), c or 0
         elif kind == "alias":
-            facts.aliases[name] = Alias(a, name, target, bool(b))
+            facts.aliases[name] = Alias(a, name, target, bool(b), c)
         else:
             facts.anchors[name] = a
     return facts
@@ -269,6 +270,7 @@ class Alias:
     local_part: str
     target: str
     active: bool
+    team_id: int | None = None  # target "ticket": the team whose tickets it opens
 
 
 def _alias_candidates(mail, ours) -> list[str]:
@@ -342,7 +344,7 @@ def _route(mail, ours, seen: _Facts, sender: _Sender):
             return "routed", "marker", db.session.get(Thread, thread_id), None
     for ref in SUBJECT_REF.findall(mail.subject):
         for resolve in SUBJECT_RESOLVERS:
-            thread = resolve(ref)
+            thread = resolve(ref, mail)
             if thread is not None:
                 return "routed", "subject", thread, None
     if aliases:

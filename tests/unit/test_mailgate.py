@@ -42,7 +42,7 @@ def world(app, users, monkeypatch):
                                    thread_id=thread.id, raw=b"", size=0))
         threads[n] = thread
     db.session.commit()
-    monkeypatch.setattr(mailgate, "SUBJECT_RESOLVERS", [lambda ref: threads[1] if ref == "123" else None])
+    monkeypatch.setattr(mailgate, "SUBJECT_RESOLVERS", [lambda ref, mail: threads[1] if ref == "123" else None])
     return SimpleNamespace(threads=threads, aliases={"support": support, "sales": sales})
 
 

@@ -575,3 +575,29 @@ def test_processing_again_needs_the_csrf_token(client, users, catchall):
     admin(client, users)
     assert client.post(f"/admin/inbound/{catchall.id}/reprocess").status_code == 400
     assert db.session.get(InboundMail, catchall.id).status == "catchall"
+
+
+# ---- aliases that open a team's tickets ----------------------------------------------------------
+
+def test_an_alias_can_open_a_teams_tickets(app, client, users):
+    from app.services import helpdesk
+
+    with app.test_request_context():
+        care = helpdesk.create_team("Customer Care", members=[users.agent])
+        archived = helpdesk.create_team("Old Team", active=False)
+    db.session.commit()
+    admin(client, users)
+    page = client.get("/admin/aliases").get_data(as_text=True)
+    assert f'value="ticket:{care.id}"' in page and "Ticket for Customer Care" in page and "Old Team" not in page
+    for bad in ("ticket", f"ticket:{archived.id}", "ticket:999", "ticket:x", "contact:1"):
+        response = post(client, "/admin/aliases", {"local_part": "help", "target": bad})
+        assert response.status_code == 422, bad
+    assert post(client, "/admin/aliases", {"local_part": "help", "target": f"ticket:{care.id}"}).status_code == 302
+    alias = db.session.scalar(select(MailAlias).where(MailAlias.local_part == "help"))
+    assert (alias.target, alias.team_id) == ("ticket", care.id)
+    assert "Ticket for Customer Care" in client.get("/admin/aliases").get_data(as_text=True)
+    edit = client.get(f"/admin/aliases/{alias.id}/edit").get_data(as_text=True)
+    assert re.search(rf"<option[^>]*selected[^>]*value=\"ticket:{care.id}\"|<option[^>]*value=\"ticket:{care.id}\"[^>]*selected", edit)
+    assert post(client, f"/admin/aliases/{alias.id}", {"target": "contact", "active": "y"}).status_code == 302
+    db.session.expire_all()
+    assert (alias.target, alias.team_id) == ("contact", None)

@@ -253,14 +253,18 @@ def test_demo_data_fills_the_contacts_and_their_conversations(app, client):
     admin = db.session.scalar(select(User).where(User.email == "admin@example.com"))
     assert admin.is_admin and admin.check_password("a demo password 123")
     assert count(User, User.role == "agent") == 4 and count(Contact) == 25
-    assert count(Message, Message.kind == "note") >= 5 and count(Message, Message.kind == "tracking") == 2
+    assert count(Message, Message.kind == "note") >= 5 and count(Message, Message.kind == "tracking") == 5  # 2 on contacts, 3 ticket moves
     assert count(Notification, Notification.kind == "mention") >= 4 and count(OutboxMail) >= 4
     from app.models import Channel
 
     assert sorted(db.session.scalars(select(Channel.kind))) == ["channel", "channel", "dm"]
     from app.models import MailAlias
 
-    assert db.session.scalars(select(MailAlias.local_part)).all() == ["support"]  # mail can come in at once
+    from app.models import Team, Ticket
+
+    [alias] = db.session.scalars(select(MailAlias)).all()  # mail opens tickets at once
+    assert (alias.local_part, alias.target, alias.team_id) == ("support", "ticket", db.session.scalar(select(Team.id)))
+    assert db.session.scalar(select(func.count(Ticket.id))) == 4
     login(client, admin, "a demo password 123")
     elena = db.session.scalar(select(Contact).where(Contact.name == "Elena Petrova"))
     page = client.get(f"/contacts/{elena.id}").get_data(as_text=True)

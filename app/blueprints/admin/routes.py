@@ -38,7 +38,7 @@ def _get_user(user_id: int) -> User:
 def labels():
     return {"role_labels": ROLE_LABELS, "user_status": accounts.user_status,
             "status_label": inbound.status_label, "reason_text": inbound.reason_text,
-            "target_label": inbound.target_label, "target_hint": inbound.target_hint,
+            "target_label": inbound.target_label, "target_hint": inbound.target_hint, "alias_label": inbound.alias_label,
             "address_of": inbound.address_of, "mail_domain": inbound.domain()}
 
 
@@ -245,7 +245,7 @@ def alias_row(alias_id: int):
 def edit_alias(alias_id: int):
     """The alias's row as a form: the row alone for htmx, the page with it otherwise."""
     alias = _get_alias(alias_id)
-    form = _alias_form(AliasEditForm, formdata=None, obj=alias)
+    form = _alias_form(AliasEditForm, formdata=None, target=inbound.choice_of(alias), active=alias.active)
     if wants_fragment():
         return _render_alias_row(alias, edit_form=form)
     return _render_aliases(editing=alias.id, edit_form=form)
