@@ -271,6 +271,9 @@ def open_raw_socket(live_server, cookie: str, topics: str) -> socket.socket:
     return raw
 
 
+FLOOD = 160
+
+
 def test_a_stalled_reader_is_cut_off_without_holding_back_the_others(app, live_server, make_client,
                                                                      users, thread):
     other = make_contact("Bo Customer", "bo@customer.test").ensure_thread()
@@ -285,7 +288,9 @@ def test_a_stalled_reader_is_cut_off_without_holding_back_the_others(app, live_s
         filler = "x" * 100_000
 
         def publish():
-            for n in range(40):  # 4 MB for the stalled socket alone: more than it may fall behind
+            # 16 MB for the stalled socket alone: more than the kernel's buffers may take (a send
+            # buffer grows to tcp_wmem's 4 MB) plus the 1 MB it may fall behind.
+            for n in range(FLOOD):
                 bus.send(flood, f'<div id="flood-{n}">{filler}</div>')
             for n in range(5):
                 bus.send(shared, f'<div id="shared-{n}"></div>')
@@ -299,7 +304,7 @@ def test_a_stalled_reader_is_cut_off_without_holding_back_the_others(app, live_s
         received = 0
         while chunk := stalled.recv(1 << 16):  # the buffers' worth, then the end of the connection
             received += len(chunk)
-        assert received < 40 * len(filler)
+        assert received < FLOOD * len(filler)
     finally:
         healthy.close()
         stalled.close()
