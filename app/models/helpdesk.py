@@ -56,6 +56,10 @@ class Team(db.Model):
 
     __table_args__ = (CheckConstraint("assignment in ('manual', 'random', 'balanced')", name="assignment"),)
 
+    def has_member(self, user) -> bool:
+        return user is not None and db.session.scalar(select(TeamMember.id).where(
+            TeamMember.team_id == self.id, TeamMember.user_id == user.id)) is not None
+
     def __repr__(self) -> str:
         return f"<Team {self.name}>"
 
@@ -69,7 +73,7 @@ class TeamMember(db.Model):
     is_lead: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
     team = relationship("Team", back_populates="members")
-    user = relationship("User")
+    user = relationship("User", lazy="joined")  # a member is always shown (or picked) by their user
 
     __table_args__ = (UniqueConstraint("team_id", "user_id", name="uq_helpdesk_team_members_team_user"),)
 
@@ -168,10 +172,7 @@ class Ticket(ThreadMixin, db.Model):
     # ---- who may read it (services/access.py) ----
 
     def staff_can_read(self, user) -> bool:
-        if user.is_admin:
-            return True
-        return db.session.scalar(select(TeamMember.id).where(
-            TeamMember.team_id == self.team_id, TeamMember.user_id == user.id)) is not None
+        return user.is_admin or self.team.has_member(user)
 
     @classmethod
     def staff_read_filter(cls, user):

@@ -76,11 +76,6 @@ def default_stages() -> list[Stage]:
     return stages
 
 
-def is_member(team: Team, user: User | None) -> bool:
-    return user is not None and db.session.scalar(select(TeamMember.id).where(
-        TeamMember.team_id == team.id, TeamMember.user_id == user.id)) is not None
-
-
 def teams_of(user: User) -> list[Team]:
     """The teams whose tickets `user` works on (every active team for an admin)."""
     query = select(Team).where(Team.active.is_(True)).order_by(Team.name)
@@ -110,7 +105,7 @@ def create_ticket(team: Team, title: str, *, author: User | None = None, descrip
     stage = first_stage(team)
     if stage is None:
         raise HelpdeskError(f"The team {team.name} has no stage to put tickets in.")
-    if assignee is not None and not is_member(team, assignee):
+    if assignee is not None and not team.has_member(assignee):
         raise HelpdeskError(f"{assignee.name} is not a member of {team.name}.")
     body = clean_html(description) if description_is_html else text_to_html(description or "")
     ticket = Ticket(title=title[:MAX_TITLE], team=team, stage=stage, priority=priority, type=ticket_type,
@@ -150,7 +145,7 @@ def pick_assignee(team: Team) -> User | None:
 
 
 def assign(ticket: Ticket, assignee: User | None, by: User | None) -> None:
-    if assignee is not None and not is_member(ticket.team, assignee):
+    if assignee is not None and not ticket.team.has_member(assignee):
         raise HelpdeskError(f"{assignee.name} is not a member of {ticket.team.name}.")
     before = messaging.snapshot(ticket)
     ticket.assignee = assignee

@@ -25,6 +25,7 @@ from aiosmtpd.smtp import SMTP
 from sqlalchemy.exc import OperationalError
 
 from app.extensions import db
+from app.services import mailgate
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +57,6 @@ class GatewayHandler:
 
     def store(self, raw: bytes, recipients: list[str]) -> str:
         """Ingest one mail on a pool thread; the SMTP reply that says what became of it."""
-        from app.services import mailgate
-
         with self.app.test_request_context(base_url=self.app.config["BASE_URL"]):
             try:
                 outcome = mailgate.ingest(raw, recipients)

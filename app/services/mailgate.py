@@ -225,26 +225,28 @@ def _facts(key: str, mail, alias_locals=()) -> _Facts:
 
 
 class _Sender:
-    """The mail's sender as a contact, looked up (or created) once, when first needed."""
+    """The mail's sender: its normalised address (None when unusable), and its contact, looked up
+    (or created) once, when first needed."""
 
     def __init__(self, mail):
         self.mail = mail
+        self.address = None
+        if mail.sender is not None:
+            try:
+                self.address = contacts.normalize_address(mail.sender.address)
+            except contacts.AddressError:
+                pass
         self._contact = False
 
     @property
     def usable(self) -> bool:
-        if self.mail.sender is None:
-            return False
-        try:
-            contacts.normalize_address(self.mail.sender.address)
-        except contacts.AddressError:
-            return False
-        return True
+        return self.address is not None
 
     @property
     def contact(self):
         if self._contact is False:
-            self._contact = _sender_contact(self.mail)
+            self._contact = (contacts.for_address(self.mail.sender.name[:160], self.address)
+                             if self.address else None)
         return self._contact
 
 
@@ -361,17 +363,6 @@ def _route(mail, ours, seen: _Facts, sender: _Sender):
 def _token_thread(token: str) -> int | None:
     thread_id = mailer.token_thread_id(token)
     return thread_id if thread_id is not None and db.session.get(Thread, thread_id) is not None else None
-
-
-def _sender_contact(mail):
-    """The contact of the mail's sender (created when new), or None when it has no usable address."""
-    if mail.sender is None:
-        return None
-    try:
-        address = contacts.normalize_address(mail.sender.address)
-    except contacts.AddressError:
-        return None
-    return contacts.for_address(mail.sender.name[:160], address)
 
 
 def _create(alias, mail, sender: _Sender) -> Thread:
