@@ -54,6 +54,24 @@ def timeago(value: datetime | None) -> Markup:
     return Markup('<time datetime="{}" title="{}">{}</time>').format(iso, datetime_filter(value), text)
 
 
+def timeuntil(value: datetime | None) -> Markup:
+    """How far ahead (or overdue) a deadline is, inside <time>, with the local time as its title."""
+    if value is None:
+        return Markup("")
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    seconds = int((value - now).total_seconds())
+    left = abs(seconds)
+    if left < 3600:
+        amount = f"{max(left // 60, 1)} min"
+    elif left < 86400:
+        amount = f"{left // 3600} h {left % 3600 // 60:02d}"
+    else:
+        amount = f"{left // 86400} d {left % 86400 // 3600} h"
+    text = f"in {amount}" if seconds >= 0 else f"{amount} late"
+    iso = value.replace(tzinfo=timezone.utc).isoformat()
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(iso, datetime_filter(value), text)
+
+
 def filesize(num: int) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if num < 1024 or unit == "GB":
@@ -78,6 +96,10 @@ def init_app(app) -> None:
     app.jinja_env.filters["datetime"] = datetime_filter
     app.jinja_env.filters["timeago"] = timeago
     app.jinja_env.filters["filesize"] = filesize
+    app.jinja_env.filters["timeuntil"] = timeuntil
+    from app.services.sla import sla_state
+
+    app.jinja_env.globals["sla_state"] = sla_state
     app.jinja_env.globals["local_today"] = local_today
     app.jinja_env.globals["unread_count"] = unread_count
 

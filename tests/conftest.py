@@ -244,6 +244,24 @@ def make_contact(name: str = "Ada Customer", email: str | None = None, **fields)
     return contact
 
 
+def make_team(name: str | None = None, members=(), leads=(), **fields):
+    """A helpdesk team with the default stages (services/helpdesk.create_team), committed."""
+    from app.services import helpdesk
+
+    team = helpdesk.create_team(name or f"Team {secrets.token_hex(2)}", members=members, leads=leads, **fields)
+    db.session.commit()
+    return team
+
+
+def make_ticket(team, title: str = "Printer on fire", **fields):
+    """A ticket of `team` (services/helpdesk.create_ticket takes the keyword arguments), committed."""
+    from app.services import helpdesk
+
+    ticket = helpdesk.create_ticket(team, title, **fields)
+    db.session.commit()
+    return ticket
+
+
 def login(client, user, password: str = PASSWORD):
     """Sign in through the real form (CSRF is checked in tests too)."""
     page = client.get("/login")

@@ -10,6 +10,8 @@ from app.models.mail import ImapCursor, InboundMail, MailAlias, OutboxMail
 from app.models.discuss import Channel, ChannelMember, CHANNEL_KINDS
 from app.models.helpdesk import (
     Stage, Tag, Team, TeamMember, Ticket, TicketType, ASSIGNMENT_METHODS, PRIORITIES,
+    CannedResponse, SlaPolicy, TicketPause, TicketSla, Timesheet, WorkingCalendar, SLA_TARGETS, SLA_STATUSES,
+    ESCALATIONS,
 )
 
 __all__ = [
@@ -18,5 +20,6 @@ __all__ = [
     "Attachment", "TrackingValue", "Follower", "Notification", "MESSAGE_KINDS", "Activity",
     "ACTIVITY_TYPES", "ImapCursor", "InboundMail", "MailAlias", "OutboxMail", "Channel", "ChannelMember",
     "CHANNEL_KINDS", "Stage", "Tag", "Team", "TeamMember", "Ticket", "TicketType", "ASSIGNMENT_METHODS",
-    "PRIORITIES",
+    "PRIORITIES", "CannedResponse", "SlaPolicy", "TicketPause", "TicketSla", "Timesheet", "WorkingCalendar",
+    "SLA_TARGETS", "SLA_STATUSES", "ESCALATIONS",
 ]

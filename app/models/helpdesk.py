@@ -4,9 +4,9 @@ A ticket is a threaded record: its conversation with the customer, its notes and
 changes are the chatter's. Agents read the tickets of the teams they belong to (admins every
 ticket); a portal user reads the tickets whose customer is their contact.
 """
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import (Boolean, CheckConstraint, Column, ForeignKey, Index, Integer, String, Table, Text,
+from sqlalchemy import (Boolean, CheckConstraint, Column, Float, ForeignKey, Index, Integer, String, Table, Text,
                         UniqueConstraint, exists, select, text, true)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -47,8 +47,13 @@ class Team(db.Model):
     use_ratings: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     customers_may_close: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    # Working hours for SLA deadlines (none: around the clock).
+    calendar_id: Mapped[int | None] = mapped_column(ForeignKey("helpdesk_calendars.id", ondelete="SET NULL"))
+    # Tickets an agent of the team aims to close a day ("my performance" on the dashboard).
+    daily_target: Mapped[int] = mapped_column(Integer, default=5, server_default=text("5"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
+    calendar = relationship("WorkingCalendar")
     members = relationship("TeamMember", back_populates="team", cascade="all, delete-orphan",
                            order_by="TeamMember.id")
     stages = relationship("Stage", secondary=stage_teams, back_populates="teams",
@@ -137,6 +142,11 @@ class Ticket(ThreadMixin, db.Model):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     stage_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[datetime | None]
+    first_reply_at: Mapped[datetime | None]  # the first staff message to the customer
+    # From the ticket's SLA targets (services/sla.py), for ordering and filtering boards and lists:
+    # the nearest deadline of an ongoing target, and whether any target failed.
+    sla_deadline: Mapped[datetime | None]
+    sla_failed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
     team = relationship("Team")
     stage = relationship("Stage")
@@ -144,10 +154,16 @@ class Ticket(ThreadMixin, db.Model):
     type = relationship("TicketType")
     customer = relationship("Contact")
     tags = relationship("Tag", secondary=ticket_tags, order_by="Tag.name")
+    slas = relationship("TicketSla", back_populates="ticket", cascade="all, delete-orphan",
+                        order_by="TicketSla.id")
+    timesheets = relationship("Timesheet", back_populates="ticket", cascade="all, delete-orphan",
+                              order_by="(Timesheet.day, Timesheet.id)")
 
     __table_args__ = (
         CheckConstraint("priority between 0 and 3", name="priority"),
         Index("ix_helpdesk_tickets_team_stage", "team_id", "stage_id"),
+        # Boards and lists: a team's open tickets, most urgent then nearest deadline first.
+        Index("ix_helpdesk_tickets_open_order", "team_id", "closed_at", "priority", "sla_deadline"),
     )
 
     tracked_fields = {"title": "Title", "team": "Team", "stage": "Stage", "assignee": "Assigned to",
@@ -185,3 +201,169 @@ class Ticket(ThreadMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<Ticket {self.ref}>"
+
+
+# ---- working hours, SLA, timesheets, canned responses (SPEC §4–§5) -----------------------------
+
+SLA_TARGETS = ("first_reply", "next_reply", "resolution")
+SLA_STATUSES = ("ongoing", "reached", "failed")
+ESCALATIONS = ("", "notify", "raise_priority")
+
+sla_policy_types = Table(
+    "helpdesk_sla_policy_types", db.metadata,
+    Column("policy_id", ForeignKey("helpdesk_sla_policies.id", ondelete="CASCADE"), primary_key=True),
+    Column("type_id", ForeignKey("helpdesk_ticket_types.id", ondelete="CASCADE"), primary_key=True),
+)
+
+sla_policy_tags = Table(
+    "helpdesk_sla_policy_tags", db.metadata,
+    Column("policy_id", ForeignKey("helpdesk_sla_policies.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag_id", ForeignKey("helpdesk_tags.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class WorkingCalendar(db.Model):
+    """When a team works (services/working_time.Calendar, as an admin typed it).
+
+    `week` holds seven lines, Monday first, each like "09:00-13:00, 15:00-19:00" ("" closed);
+    `holidays` one ISO date a line; `special_days` lines "2026-12-24 09:00-13:00" (a date alone
+    closes it). Teams without a calendar work around the clock.
+    """
+
+    __tablename__ = "helpdesk_calendars"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    tz: Mapped[str] = mapped_column(String(64), default="UTC")
+    week: Mapped[str] = mapped_column(Text, default="")
+    holidays: Mapped[str] = mapped_column(Text, default="")
+    special_days: Mapped[str] = mapped_column(Text, default="")
+
+    def __repr__(self) -> str:
+        return f"<WorkingCalendar {self.name}>"
+
+
+class SlaPolicy(db.Model):
+    """Targets a team promises for the tickets matching its conditions, in working hours.
+
+    Conditions: priority at least `min_priority`, a type among `types` (none listed: any), every
+    tag of `tags` on the ticket, and `customer` (none: any). Targets left empty do not apply.
+    `escalate_hours` before a deadline the policy notifies the team leads or raises the priority.
+    """
+
+    __tablename__ = "helpdesk_sla_policies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("helpdesk_teams.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    description: Mapped[str] = mapped_column(Text, default="")
+    min_priority: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    first_reply_hours: Mapped[float | None] = mapped_column(Float)
+    next_reply_hours: Mapped[float | None] = mapped_column(Float)
+    resolution_hours: Mapped[float | None] = mapped_column(Float)
+    # Resolution means reaching this stage (or a later one); none: any closing stage.
+    resolution_stage_id: Mapped[int | None] = mapped_column(ForeignKey("helpdesk_stages.id", ondelete="SET NULL"))
+    escalate_hours: Mapped[float | None] = mapped_column(Float)
+    escalate_action: Mapped[str] = mapped_column(String(20), default="", server_default=text("''"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    team = relationship("Team")
+    customer = relationship("Contact")
+    resolution_stage = relationship("Stage")
+    types = relationship("TicketType", secondary=sla_policy_types, order_by="TicketType.name")
+    tags = relationship("Tag", secondary=sla_policy_tags, order_by="Tag.name")
+
+    __table_args__ = (
+        CheckConstraint("min_priority between 0 and 3", name="min_priority"),
+        CheckConstraint("escalate_action in ('', 'notify', 'raise_priority')", name="escalate_action"),
+        CheckConstraint("coalesce(first_reply_hours, 0) >= 0 and coalesce(next_reply_hours, 0) >= 0 "
+                        "and coalesce(resolution_hours, 0) >= 0", name="hours"),
+    )
+
+    def __repr__(self) -> str:
+        return f"<SlaPolicy {self.name}>"
+
+
+class TicketSla(db.Model):
+    """One target of one policy on one ticket: its clock's start, deadline and outcome.
+
+    `deadline` is None while an open-ended pause (waiting on the customer) holds the clock.
+    `escalated_at` and `failure_notified_at` make escalation and the failure notice happen once.
+    """
+
+    __tablename__ = "helpdesk_ticket_slas"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("helpdesk_tickets.id", ondelete="CASCADE"))
+    policy_id: Mapped[int] = mapped_column(ForeignKey("helpdesk_sla_policies.id", ondelete="CASCADE"), index=True)
+    target: Mapped[str] = mapped_column(String(12))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deadline: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(8), default="ongoing", server_default=text("'ongoing'"))
+    reached_at: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]
+    failure_notified_at: Mapped[datetime | None]
+
+    ticket = relationship("Ticket", back_populates="slas")
+    policy = relationship("SlaPolicy", lazy="joined")
+
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "policy_id", "target", name="uq_helpdesk_ticket_slas_ticket_policy_target"),
+        CheckConstraint("target in ('first_reply', 'next_reply', 'resolution')", name="target"),
+        CheckConstraint("status in ('ongoing', 'reached', 'failed')", name="status"),
+        # The sweep reads ongoing targets by deadline.
+        Index("ix_helpdesk_ticket_slas_status_deadline", "status", "deadline"),
+    )
+
+
+class TicketPause(db.Model):
+    """A span a ticket spent in a stage that pauses the SLA clocks (`ended_at` None: still there)."""
+
+    __tablename__ = "helpdesk_ticket_pauses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("helpdesk_tickets.id", ondelete="CASCADE"), index=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]
+
+
+class Timesheet(db.Model):
+    """Time spent on a ticket: who, which day, what, how long (minutes, more than zero)."""
+
+    __tablename__ = "helpdesk_timesheets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("helpdesk_tickets.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    day: Mapped[date]
+    description: Mapped[str] = mapped_column(String(200), default="")
+    minutes: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    ticket = relationship("Ticket", back_populates="timesheets")
+    user = relationship("User")
+
+    __table_args__ = (CheckConstraint("minutes > 0 and minutes <= 14400", name="minutes"),)
+
+
+class CannedResponse(db.Model):
+    """A saved answer an agent inserts in any composer with `/` or `::shortcut`.
+
+    `team_id` None: every team's agents may use it. `body` is sanitised HTML.
+    """
+
+    __tablename__ = "helpdesk_canned_responses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shortcut: Mapped[str] = mapped_column(String(40), unique=True)
+    title: Mapped[str] = mapped_column(String(120))
+    body: Mapped[str] = mapped_column(Text)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("helpdesk_teams.id", ondelete="CASCADE"), index=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    used_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+
+    team = relationship("Team")
+    created_by = relationship("User")

@@ -1,0 +1,2 @@
+"""Settings pages: canned (admins only, as every page of the admin blueprint)."""
+from app.blueprints.admin import bp  # noqa: F401
