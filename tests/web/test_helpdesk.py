@@ -26,7 +26,7 @@ def world(app, users):
                               "solved": solved, "foreign": foreign})
 
 
-ROUTES = [("GET", "/helpdesk"), ("GET", "/helpdesk/tickets/{t}"), ("POST", "/helpdesk/tickets/{t}/stage"),
+ROUTES = [("GET", "/helpdesk/tickets"), ("GET", "/helpdesk/tickets/{t}"), ("POST", "/helpdesk/tickets/{t}/stage"),
           ("POST", "/helpdesk/tickets/{t}/assignee")]
 
 
@@ -44,7 +44,7 @@ def test_who_may_see_and_change_a_ticket(client, users, world, method, template,
         data = {"stage_id": world.solved.id, "assignee_id": users.agent.id, "csrf_token": token}
         response = client.post(path, data=data)
     want = expected[method]
-    if path == "/helpdesk" and who == "agent2":
+    if path == "/helpdesk/tickets" and who == "agent2":
         want = 200  # the list is theirs; the ticket is not in it
     assert response.status_code == want
     body = response.get_data(as_text=True)
@@ -56,11 +56,11 @@ def test_who_may_see_and_change_a_ticket(client, users, world, method, template,
 
 def test_the_list_shows_my_teams_open_tickets(client, make_client, users, world):
     sign_in(client, users.agent)
-    page = client.get("/helpdesk").get_data(as_text=True)
+    page = client.get("/helpdesk/tickets").get_data(as_text=True)
     assert "Printer on fire" in page and "Invoice twice" not in page and "hardware" in page
     admin = make_client()
     sign_in(admin, users.admin)
-    page = admin.get("/helpdesk").get_data(as_text=True)
+    page = admin.get("/helpdesk/tickets").get_data(as_text=True)
     assert "Printer on fire" in page and "Invoice twice" in page
 
 
@@ -70,8 +70,8 @@ def test_moving_to_a_closing_stage_closes_and_logs_it(client, users, world):
                            data={"stage_id": world.solved.id, "csrf_token": token}, follow_redirects=True)
     page = response.get_data(as_text=True)
     assert response.status_code == 200 and "is now in Solved" in page
-    assert "Printer on fire" not in client.get("/helpdesk").get_data(as_text=True)
-    assert "Printer on fire" in client.get("/helpdesk?closed=1").get_data(as_text=True)
+    assert "Printer on fire" not in client.get("/helpdesk/tickets").get_data(as_text=True)
+    assert "Printer on fire" in client.get("/helpdesk/tickets?closed=1").get_data(as_text=True)
 
 
 @pytest.mark.parametrize("path, data, message", [
@@ -112,7 +112,7 @@ def test_hostile_titles_are_escaped(app, client, users, world):
         helpdesk.update(world.ticket, users.agent, title='<img src=x onerror=alert(1)> "><svg onload=alert(1)>')
     db.session.commit()
     sign_in(client, users.agent)
-    for path in ("/helpdesk", f"/helpdesk/tickets/{world.ticket.id}"):
+    for path in ("/helpdesk/tickets", f"/helpdesk/tickets/{world.ticket.id}"):
         body = client.get(path).get_data(as_text=True)
         assert "<img src=x" not in body and "<svg onload" not in body and "&lt;img src=x" in body
 

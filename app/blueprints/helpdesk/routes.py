@@ -34,8 +34,8 @@ def load_ticket(ticket_id: int) -> Ticket:
     return ticket
 
 
-@bp.get("/helpdesk")
-def index():
+@bp.get("/helpdesk/tickets")
+def tickets():
     """Open tickets of my teams, most urgent first; closed ones on request."""
     show_closed = request.args.get("closed") == "1"
     size = current_app.config["LIST_PAGE_SIZE"]
@@ -49,7 +49,7 @@ def index():
         query.options(selectinload(Ticket.tags), selectinload(Ticket.stage), selectinload(Ticket.team),
                       selectinload(Ticket.assignee), selectinload(Ticket.customer))
         .order_by(Ticket.priority.desc(), Ticket.id.desc()).offset((page - 1) * size).limit(size)).all()
-    return render_template("helpdesk/index.html", tickets=tickets, total=total, page=page, pages=pages,
+    return render_template("helpdesk/tickets.html", tickets=tickets, total=total, page=page, pages=pages,
                            show_closed=show_closed, teams=helpdesk.teams_of(current_user))
 
 
