@@ -84,6 +84,7 @@ class Config:
         self.MAX_MESSAGE_CHARS = _int("MAX_MESSAGE_CHARS", 100_000)
         self.THREAD_PAGE_SIZE = _int("THREAD_PAGE_SIZE", 30)
         self.LIST_PAGE_SIZE = _int("LIST_PAGE_SIZE", 25)
+        self.TICKETS_PAGE_SIZE = _int("TICKETS_PAGE_SIZE", 50)  # the helpdesk ticket list
         self.SEARCH_PAGE_SIZE = _int("SEARCH_PAGE_SIZE", 20)
         # What a search reads of the query: longer input is cut, more words are ignored.
         self.SEARCH_MAX_QUERY_CHARS = _int("SEARCH_MAX_QUERY_CHARS", 256)

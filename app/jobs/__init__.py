@@ -7,11 +7,13 @@ because each sweep finds its own work.
 from app.jobs.activities import sweep_reminders_job
 from app.jobs.mail import poll_imap_job, sweep_mail_job
 from app.jobs.messages import sweep_undelivered_job
+from app.jobs.sla import sweep_sla_job
 
 PERIODIC_JOBS = [
     (sweep_reminders_job, 300),
     (sweep_undelivered_job, 60),
     (sweep_mail_job, 60),
+    (sweep_sla_job, 60),
 ]
 
 

@@ -199,6 +199,12 @@ class Ticket(ThreadMixin, db.Model):
     def portal_can_read(self, user) -> bool:
         return user.contact_id is not None and user.contact_id == self.customer_id
 
+    def on_message_posted(self, message) -> None:
+        """A message on the ticket's thread may reach or start SLA targets (services/sla.py)."""
+        from app.services import sla
+
+        sla.message_posted(self, message)
+
     def __repr__(self) -> str:
         return f"<Ticket {self.ref}>"
 

@@ -135,6 +135,7 @@ def load(admin_password: str) -> None:
         _conversations(team, contacts, clock)
         _activities(team, contacts)
         _team_chat(team, clock)
+        _demo_sla(support)
         _tickets(support, team, contacts)
         db.session.flush()
         # Notify now rather than by the queued jobs, so the first page opened shows a full inbox
@@ -301,3 +302,18 @@ def _activities(team: dict, contacts: dict) -> None:
         activities.schedule(contacts[contact].ensure_thread(), team[author], activity_type=kind,
                             due_date=today + timedelta(days=days), assignee=team[assignee],
                             summary=summary, note=note)
+
+
+def _demo_sla(support) -> None:
+    """SLA policies for the support team (SPEC §5): everyone gets answers within the working
+    day; urgent tickets within the hour, and the leads hear of them before they are late."""
+    from app.models import SlaPolicy
+
+    support.use_sla = True
+    db.session.add_all([
+        SlaPolicy(team=support, name="Standard", first_reply_hours=8, next_reply_hours=16, resolution_hours=40,
+                  escalate_hours=2, escalate_action="notify"),
+        SlaPolicy(team=support, name="Urgent", min_priority=3, first_reply_hours=1, resolution_hours=8,
+                  escalate_hours=0.5, escalate_action="notify"),
+    ])
+    db.session.flush()

@@ -207,6 +207,9 @@ def post_message(thread: Thread, author: User | None, body: str, *, kind: str = 
     set_committed_value(message, "recipients", [])
     set_committed_value(message, "reactions", [])
 
+    on_posted = getattr(thread.model, "on_message_posted", None)
+    if on_posted is not None:  # the record reacts to its thread (a ticket's SLA clocks)
+        on_posted(thread.record, message)
     if notify:
         # The audience is notified by a job after commit: the post itself writes one message,
         # however many follow the record (see `deliver`).

@@ -71,7 +71,7 @@ def test_moving_to_a_closing_stage_closes_and_logs_it(client, users, world):
     page = response.get_data(as_text=True)
     assert response.status_code == 200 and "is now in Solved" in page
     assert "Printer on fire" not in client.get("/helpdesk/tickets").get_data(as_text=True)
-    assert "Printer on fire" in client.get("/helpdesk/tickets?closed=1").get_data(as_text=True)
+    assert "Printer on fire" in client.get("/helpdesk/tickets?status=closed").get_data(as_text=True)
 
 
 @pytest.mark.parametrize("path, data, message", [

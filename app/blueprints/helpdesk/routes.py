@@ -1,18 +1,27 @@
-"""Helpdesk pages (staff): the tickets of my teams, and a ticket with its conversation.
+"""Helpdesk pages (staff): the list of tickets, a new ticket, a ticket with its conversation,
+its fields and its time.
 
 Agents see the tickets of the teams they belong to, admins every ticket (models/helpdesk.py);
 anything else is a 404, as if it did not exist.
 """
+from urllib.parse import parse_qsl
+
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
+from wtforms.fields.choices import SelectChoice
 
+from app import wants_fragment
 from app.blueprints.chatter.routes import require_sign_in
 from app.blueprints.helpdesk import bp
+from app.blueprints.helpdesk.forms import (BulkForm, NewTicketForm, TicketFilterForm, TicketForm, TimesheetForm,
+                                           any_of, tag_names)
 from app.extensions import db
-from app.models import Stage, Ticket, User
-from app.services import access, helpdesk
+from app.models import Stage, Tag, Team, TeamMember, Ticket, TicketType, Timesheet, User
+from app.models.helpdesk import PRIORITIES, stage_teams
+from app.services import access, helpdesk, timesheets
+from app.templating import local_today
 
 INVALID = 422
 
@@ -34,41 +43,260 @@ def load_ticket(ticket_id: int) -> Ticket:
     return ticket
 
 
+def _record(model, raw):
+    """The row with the id a form sent, or None (empty, junk or unknown)."""
+    raw = (raw or "").strip()
+    return db.session.get(model, int(raw)) if raw.isdigit() and len(raw) <= 10 else None
+
+
+# ---- the list ----------------------------------------------------------------------------------
+
+def _people_of(teams) -> list[User]:
+    """The active members of these teams, by name."""
+    if not teams:
+        return []
+    return list(db.session.scalars(
+        select(User).join(TeamMember, TeamMember.user_id == User.id)
+        .where(TeamMember.team_id.in_([t.id for t in teams]), User.active.is_(True))
+        .group_by(User.id).order_by(User.name)))
+
+
+def _stages_of(teams) -> list[Stage]:
+    if not teams:
+        return []
+    return list(db.session.scalars(
+        select(Stage).join(stage_teams, stage_teams.c.stage_id == Stage.id)
+        .where(stage_teams.c.team_id.in_([t.id for t in teams]))
+        .group_by(Stage.id).order_by(Stage.sequence, Stage.id)))
+
+
+def _list_choices(teams):
+    """What the list's filters and bulk changes offer: my teams' stages and people, every type and tag."""
+    return {"stages": _stages_of(teams), "people": _people_of(teams),
+            "types": list(db.session.scalars(select(TicketType).order_by(TicketType.name))),
+            "tags": list(db.session.scalars(select(Tag).order_by(Tag.name)))}
+
+
+def _filter_form(formdata, teams, choices) -> TicketFilterForm:
+    form = TicketFilterForm(formdata=formdata)
+    form.team.choices = any_of("All teams", ((t.id, t.name) for t in teams))
+    form.stage.choices = any_of("All stages", ((s.id, s.name) for s in choices["stages"]))
+    form.assignee.choices = any_of("Anyone", ((u.id, u.name) for u in choices["people"]))
+    form.type.choices = any_of("All types", ((t.id, t.name) for t in choices["types"]))
+    form.tag.choices = any_of("All tags", ((t.id, t.name) for t in choices["tags"]))
+    return form
+
+
+def _bulk_form(choices, formdata=None) -> BulkForm:
+    form = BulkForm(formdata=formdata) if formdata is not None else BulkForm(formdata=None)
+    form.assignee_id.choices = [SelectChoice("", "Assign to…"), SelectChoice("none", "Nobody (unassign)"),
+                                *(SelectChoice(str(u.id), u.name) for u in choices["people"])]
+    form.stage_id.choices = [SelectChoice("", "Move to…"),
+                             *(SelectChoice(str(s.id), s.name) for s in choices["stages"])]
+    return form
+
+
+def _render_list(filters: TicketFilterForm, teams, choices, bulk: BulkForm | None = None,
+                 error: str | None = None, notice: str | None = None, status: int = 200):
+    page = helpdesk.ticket_list(current_user, filters.to_filters(), page=filters.page_number,
+                                per_page=current_app.config["TICKETS_PAGE_SIZE"])
+    bulk = bulk or _bulk_form(choices)
+    # A history restore (back button after an htmx search) needs the whole page.
+    fragment = wants_fragment() and not request.headers.get("HX-History-Restore-Request")
+    template = "helpdesk/_list.html" if fragment else "helpdesk/tickets.html"
+    checked = set(bulk.chosen_ids() or []) if bulk.is_submitted() else set()
+    return render_template(template, page=page, filters=filters, bulk=bulk, teams=teams, error=error,
+                           notice=notice, checked=checked, group_of=helpdesk.group_of,
+                           group_label=helpdesk.LIST_GROUPS.get(filters.to_filters().group)), status
+
+
 @bp.get("/helpdesk/tickets")
 def tickets():
-    """Open tickets of my teams, most urgent first; closed ones on request."""
-    show_closed = request.args.get("closed") == "1"
-    size = current_app.config["LIST_PAGE_SIZE"]
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
-    query = select(Ticket).where(Ticket.staff_read_filter(current_user))
-    query = query.where(Ticket.closed_at.is_not(None) if show_closed else Ticket.closed_at.is_(None))
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    pages = max((total + size - 1) // size, 1)
-    page = min(page, pages)
-    tickets = db.session.scalars(
-        query.options(selectinload(Ticket.tags), selectinload(Ticket.stage), selectinload(Ticket.team),
-                      selectinload(Ticket.assignee), selectinload(Ticket.customer))
-        .order_by(Ticket.priority.desc(), Ticket.id.desc()).offset((page - 1) * size).limit(size)).all()
-    return render_template("helpdesk/tickets.html", tickets=tickets, total=total, page=page, pages=pages,
-                           show_closed=show_closed, teams=helpdesk.teams_of(current_user))
+    """The tickets of my teams: search, filters, groups, sorting, pages — all in the query string."""
+    teams = helpdesk.teams_of(current_user)
+    choices = _list_choices(teams)
+    return _render_list(_filter_form(request.args, teams, choices), teams, choices)
 
 
-def _render_ticket(ticket: Ticket, error: str | None = None, status: int = 200):
+@bp.post("/helpdesk/tickets/bulk")
+def bulk():
+    """Assign, move or tag the ticked tickets: all of them, or none with the reasons why."""
+    teams = helpdesk.teams_of(current_user)
+    choices = _list_choices(teams)
+    form = _bulk_form(choices, request.form)
+    back = MultiDict(parse_qsl((form.back.data or "")[:2000]))
+    filters = _filter_form(back, teams, choices)
+    if not form.validate():
+        error = "; ".join(e for errors in form.errors.values() for e in errors) or "The form expired: try again."
+        return _render_list(filters, teams, choices, form, error=error, status=INVALID)
+    ids = form.chosen_ids()
+    if ids is None:
+        return _render_list(filters, teams, choices, form, error="Tick the tickets to change.", status=INVALID)
+    tickets = helpdesk.readable_tickets(current_user, ids)
+    if tickets is None:
+        abort(404)  # a ticket the user may not read is not theirs to change, nor to learn about
+    action, change = form.action.data, {}
+    if action == "assign":
+        if form.assignee_id.data == "none":
+            change["assignee"] = None
+        else:
+            change["assignee"] = _record(User, form.assignee_id.data)
+            if change["assignee"] is None:
+                return _render_list(filters, teams, choices, form, error="Choose who to assign them to.",
+                                    status=INVALID)
+    elif action == "stage":
+        change["stage"] = _record(Stage, form.stage_id.data)
+        if change["stage"] is None:
+            return _render_list(filters, teams, choices, form, error="Choose a stage to move them to.",
+                                status=INVALID)
+    elif action == "tag":
+        if not (form.tag.data or "").strip():
+            return _render_list(filters, teams, choices, form, error="Type the tag to add.", status=INVALID)
+        change["tag_name"] = form.tag.data
+    else:
+        return _render_list(filters, teams, choices, form, error="Choose what to do with them.", status=INVALID)
+    try:
+        count = helpdesk.bulk_change(tickets, current_user, **change)
+    except helpdesk.HelpdeskError as err:
+        db.session.rollback()
+        return _render_list(filters, teams, choices, form, error=str(err), status=INVALID)
+    db.session.commit()
+    notice = f"{count} {'ticket' if count == 1 else 'tickets'} changed."
+    if wants_fragment():
+        return _render_list(filters, teams, choices, notice=notice)
+    flash(notice, "success")
+    return redirect(url_for("helpdesk.tickets", **filters.query_args()))
+
+
+# ---- a new ticket ------------------------------------------------------------------------------
+
+def _new_ticket_form(teams, formdata=None) -> NewTicketForm:
+    form = NewTicketForm(formdata=formdata) if formdata is not None else NewTicketForm()
+    form.team_id.choices = [SelectChoice(str(t.id), t.name) for t in teams]
+    form.type_id.choices = [SelectChoice("", "No type"), *(SelectChoice(str(t.id), t.name) for t in
+                                               db.session.scalars(select(TicketType).order_by(TicketType.name)))]
+    form.assignee_id.choices = [SelectChoice("", "By the team's method"),
+                                *(SelectChoice(str(u.id), u.name) for u in _people_of(teams))]
+    if formdata is None and request.args.get("team"):
+        form.team_id.data = request.args["team"]
+    return form
+
+
+@bp.route("/helpdesk/tickets/new", methods=["GET", "POST"])
+def new_ticket():
+    """Open a ticket by hand (a phone call, a walk-in) for a customer found or added by email."""
+    teams = helpdesk.teams_of(current_user)
+    form = _new_ticket_form(teams)
+    if form.validate_on_submit():
+        team = next((t for t in teams if str(t.id) == form.team_id.data), None)
+        ticket_type = _record(TicketType, form.type_id.data)
+        assignee = _record(User, form.assignee_id.data)
+        if team is None:
+            form.team_id.errors.append("Choose one of your teams.")
+        if form.type_id.data and ticket_type is None:
+            form.type_id.errors.append("That type no longer exists: choose another.")
+        if form.assignee_id.data and assignee is None:
+            form.assignee_id.errors.append("Choose a member of the team.")
+        if not (form.team_id.errors or form.type_id.errors or form.assignee_id.errors):
+            try:
+                customer = helpdesk.customer_for(form.customer_email.data, form.customer_name.data)
+                ticket = helpdesk.create_ticket(
+                    team, form.title.data, author=current_user, description=form.description.data or "",
+                    customer=customer, priority=form.priority.data, ticket_type=ticket_type,
+                    tags=helpdesk.tags_named(tag_names(form.tags.data)), assignee=assignee)
+            except helpdesk.HelpdeskError as err:
+                db.session.rollback()
+                field = {"customer": form.customer_email, "member": form.assignee_id}
+                target = next((f for word, f in field.items() if word in str(err)), None)
+                (target.errors if target is not None else form.form_errors).append(str(err))
+            else:
+                db.session.commit()
+                flash(f"Ticket {ticket.ref} created.", "success")
+                return redirect(url_for("helpdesk.ticket", ticket_id=ticket.id))
+    status = INVALID if form.is_submitted() else 200
+    return render_template("helpdesk/new.html", form=form, teams=teams), status
+
+
+# ---- a ticket ----------------------------------------------------------------------------------
+
+def _ticket_form(ticket: Ticket, formdata=None) -> TicketForm:
+    if formdata is None:
+        form = TicketForm(formdata=None, data={
+            "title": ticket.title, "priority": ticket.priority, "type_id": str(ticket.type_id or ""),
+            "tags": ", ".join(t.name for t in ticket.tags), "team_id": str(ticket.team_id),
+            "stage_id": str(ticket.stage_id), "assignee_id": str(ticket.assignee_id or "")})
+    else:
+        form = TicketForm(formdata=formdata)
+    teams = helpdesk.teams_of(current_user)
+    if ticket.team not in teams:
+        teams.append(ticket.team)  # an archived team still shows as the ticket's
+    form.team_id.choices = [SelectChoice(str(t.id), t.name) for t in teams]
+    form.type_id.choices = [SelectChoice("", "No type"), *(SelectChoice(str(t.id), t.name) for t in
+                                               db.session.scalars(select(TicketType).order_by(TicketType.name)))]
+    form.stage_id.choices = [SelectChoice(str(s.id), s.name) for s in ticket.team.stages]
+    form.assignee_id.choices = [SelectChoice("", "Unassigned"), *(SelectChoice(str(m.user.id), m.user.name)
+                                                      for m in ticket.team.members if m.user.active)]
+    return form
+
+
+def _render_ticket(ticket: Ticket, error: str | None = None, status: int = 200, form: TicketForm | None = None,
+                   time_form: TimesheetForm | None = None):
     members = [m.user for m in ticket.team.members if m.user.active]
+    time_form = time_form or TimesheetForm(formdata=None, data={"day": local_today(current_user)})
     return render_template("helpdesk/ticket.html", ticket=ticket, record=ticket, thread=ticket.ensure_thread(),
-                           members=members, error=error), status
+                           members=members, error=error, ticket_form=form or _ticket_form(ticket),
+                           time_form=time_form, priorities=PRIORITIES, **_time_context(ticket)), status
+
+
+def _time_context(ticket: Ticket) -> dict:
+    return {"time_total": timesheets.total_minutes(ticket), "duration": timesheets.format_duration,
+            "may_delete_time": lambda line: timesheets.may_delete(line, current_user)}
 
 
 @bp.get("/helpdesk/tickets/<int:ticket_id>")
 def ticket(ticket_id: int):
-    """A ticket's facts beside its conversation."""
+    """A ticket's facts, time and SLA targets beside its conversation."""
     return _render_ticket(load_ticket(ticket_id))
+
+
+@bp.post("/helpdesk/tickets/<int:ticket_id>")
+def edit_ticket(ticket_id: int):
+    """Save the ticket's fields (title, priority, type, tags, team, stage, assignee)."""
+    ticket = load_ticket(ticket_id)
+    form = _ticket_form(ticket, request.form)
+    if form.validate():
+        team = _record(Team, form.team_id.data)
+        ticket_type = _record(TicketType, form.type_id.data)
+        stage = _record(Stage, form.stage_id.data)
+        assignee = _record(User, form.assignee_id.data)
+        allowed_teams = {choice.value for choice in form.team_id.choices}
+        if team is None or str(team.id) not in allowed_teams:
+            form.team_id.errors.append("Choose one of your teams.")
+        if form.type_id.data and ticket_type is None:
+            form.type_id.errors.append("That type no longer exists: choose another.")
+        if stage is None:
+            form.stage_id.errors.append("Choose a stage.")
+        if form.assignee_id.data and assignee is None:
+            form.assignee_id.errors.append("Choose a member of the team.")
+        if not any(f.errors for f in form):
+            try:
+                helpdesk.change_ticket(ticket, current_user, title=form.title.data, priority=form.priority.data,
+                                       ticket_type=ticket_type, tags=helpdesk.tags_named(tag_names(form.tags.data)),
+                                       team=team, stage=stage, assignee=assignee)
+            except helpdesk.HelpdeskError as err:
+                db.session.rollback()
+                return _render_ticket(ticket, str(err), INVALID, form=form)
+            db.session.commit()
+            flash(f"{ticket.ref} saved.", "success")
+            return redirect(url_for("helpdesk.ticket", ticket_id=ticket.id))
+    return _render_ticket(ticket, "Some fields need a look.", INVALID, form=form)
 
 
 @bp.post("/helpdesk/tickets/<int:ticket_id>/stage")
 def move(ticket_id: int):
+    """Move the ticket to another stage of its team."""
     ticket = load_ticket(ticket_id)
-    stage = db.session.get(Stage, request.form.get("stage_id", type=int) or 0)
+    stage = _record(Stage, request.form.get("stage_id"))
     if stage is None:
         return _render_ticket(ticket, "Choose a stage.", INVALID)
     try:
@@ -83,11 +311,12 @@ def move(ticket_id: int):
 
 @bp.post("/helpdesk/tickets/<int:ticket_id>/assignee")
 def assign(ticket_id: int):
+    """Assign the ticket to a member of its team (nobody: unassigned)."""
     ticket = load_ticket(ticket_id)
     raw = request.form.get("assignee_id", "")
     assignee = None
     if raw:
-        assignee = db.session.get(User, int(raw)) if raw.isdigit() else None
+        assignee = _record(User, raw)
         if assignee is None:
             return _render_ticket(ticket, "Choose a member of the team.", INVALID)
     try:
@@ -98,3 +327,54 @@ def assign(ticket_id: int):
     db.session.commit()
     flash(f"{ticket.ref} is assigned to {assignee.name}." if assignee else f"{ticket.ref} is unassigned.", "success")
     return redirect(url_for("helpdesk.ticket", ticket_id=ticket.id))
+
+
+# ---- time spent --------------------------------------------------------------------------------
+
+def _render_time(ticket: Ticket, time_form: TimesheetForm, status: int = 200):
+    if wants_fragment():
+        return render_template("helpdesk/_timesheets.html", ticket=ticket, time_form=time_form,
+                               **_time_context(ticket)), status
+    return _render_ticket(ticket, None if status == 200 else "The time was not logged.", status,
+                          time_form=time_form)
+
+
+@bp.post("/helpdesk/tickets/<int:ticket_id>/time")
+def log_time(ticket_id: int):
+    """Log a line of my time on the ticket."""
+    ticket = load_ticket(ticket_id)
+    form = TimesheetForm()
+    if form.validate():
+        try:
+            timesheets.log_time(ticket, current_user, form.day.data, form.duration.data, form.description.data,
+                                today=local_today(current_user))
+        except helpdesk.HelpdeskError as err:
+            db.session.rollback()
+            target = form.day if "day" in str(err) or "future" in str(err) else form.duration
+            target.errors.append(str(err))
+        else:
+            db.session.commit()
+            if wants_fragment():
+                db.session.refresh(ticket)
+                return _render_time(ticket, TimesheetForm(formdata=None, data={"day": local_today(current_user)}))
+            flash("Time logged.", "success")
+            return redirect(url_for("helpdesk.ticket", ticket_id=ticket.id, _anchor="ticket-time"))
+    return _render_time(ticket, form, INVALID)
+
+
+@bp.post("/helpdesk/tickets/<int:ticket_id>/time/<int:line_id>/delete")
+def delete_time(ticket_id: int, line_id: int):
+    """Delete a line of time: my own, or anyone's for an admin."""
+    ticket = load_ticket(ticket_id)
+    line = db.session.get(Timesheet, line_id)
+    if line is None or line.ticket_id != ticket.id:
+        abort(404)
+    if not timesheets.may_delete(line, current_user):
+        abort(403)
+    timesheets.delete_line(line, current_user)
+    db.session.commit()
+    if wants_fragment():
+        db.session.refresh(ticket)
+        return _render_time(ticket, TimesheetForm(formdata=None, data={"day": local_today(current_user)}))
+    flash("Time deleted.", "success")
+    return redirect(url_for("helpdesk.ticket", ticket_id=ticket.id, _anchor="ticket-time"))
