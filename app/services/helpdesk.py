@@ -16,7 +16,7 @@ from app.extensions import db
 from app.models import (ASSIGNMENT_METHODS, PRIORITIES, Contact, Follower, Stage, Tag, Team, TeamMember, Ticket,
                         TicketType, Thread, User)
 from app.models.base import utcnow
-from app.services import contacts, mailgate, messaging, sla
+from app.services import contacts, mailgate, messaging, sla, stage_mail
 from app.services.sanitize import clean_html, text_to_html
 
 # SPEC §4.2: the stages a new team starts with.
@@ -168,6 +168,7 @@ def move(ticket: Ticket, stage: Stage, by: User | None) -> None:
     ticket.stage_changed_at = utcnow()
     ticket.closed_at = (ticket.closed_at or utcnow()) if stage.is_closing else None
     messaging.track_changes(ticket, before, by)
+    stage_mail.send_on_entry(ticket, stage)
     sla.refresh(ticket)
 
 

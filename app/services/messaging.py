@@ -331,10 +331,12 @@ def _send_to_contacts(message: Message, author: User | None, title: str, contact
         text += f"\n\n[Attachments: {names}]"
     subject = message.subject or (f"Re: {title}" if title else "Message")
     references = thread_message_ids(message.thread_id, before_id=message.id)
+    automatic = author is None and message.author_contact_id is None  # written by the system (a stage's mail)
     for contact in contacts:
         mail = mailer.send_mail(contact.email, subject, text, html_body, chatter_message_id=message.id,
                                 thread_id=message.thread_id, from_name=author.name if author else None,
-                                in_reply_to=references[-1] if references else None, references=references)
+                                in_reply_to=references[-1] if references else None, references=references,
+                                auto=automatic)
         # The recipient follows its mail: sent at once with the outbox, queued until SMTP answers.
         db.session.add(MessageRecipient(message_id=message.id, address=contact.email, contact_id=contact.id,
                                         status=mail.status, outbox_mail_id=mail.id))
