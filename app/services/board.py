@@ -158,15 +158,21 @@ def stage_of_team(team: Team, raw) -> Stage:
 
 # ---- live updates ------------------------------------------------------------------------------
 
-def card_event(ticket: Ticket, team_ids) -> list[tuple[str, str]]:
-    """(topic, fragment) pairs that bring every board showing the ticket up to date."""
+def card_event(ticket: Ticket, team_ids, counts: dict | None = None) -> list[tuple[str, str]]:
+    """(topic, fragment) pairs that bring every board showing the ticket up to date.
+
+    `counts` memoises each team's column counts across the cards of one commit (a bulk change
+    of many tickets counts each team once)."""
+    counts = {} if counts is None else counts
     events = []
     for team_id in team_ids:
         team = ticket.team if team_id == ticket.team_id else db.session.get(Team, team_id)
         if team is None:
             continue
+        if team_id not in counts:
+            counts[team_id] = stage_counts(team)
         html = render_template("helpdesk/_board_event.html", ticket=ticket if team_id == ticket.team_id else None,
-                               ticket_id=ticket.id, team=team, counts=stage_counts(team),
+                               ticket_id=ticket.id, team=team, counts=counts[team_id],
                                badges=activity_badges([ticket]), live=True)
         events.append((topic(team_id), html))
     return events
@@ -209,6 +215,7 @@ def _publish(session: Session) -> None:
     # Jobs, the mail listener and scripts change tickets outside a request: cards link by URL.
     context = (nullcontext() if has_request_context()
                else current_app.test_request_context(base_url=current_app.config["BASE_URL"]))
+    counts: dict[int, dict] = {}
     with context:
         for key, teams in pending.items():
             if isinstance(key, tuple):
@@ -220,7 +227,7 @@ def _publish(session: Session) -> None:
             ticket = session.get(Ticket, key)
             if ticket is None:
                 continue
-            for name, html in card_event(ticket, teams | {ticket.team_id}):
+            for name, html in card_event(ticket, teams | {ticket.team_id}, counts):
                 realtime.publish(name, html)
 
 

@@ -26,7 +26,7 @@ the pauses, so calling them again changes nothing.
 """
 import logging
 from datetime import date, datetime, timedelta, timezone
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import selectinload
@@ -243,7 +243,8 @@ def recompute(ticket: Ticket, now: datetime | None = None, *, calendar: Calendar
                                         or (row.target != "resolution" and ticket.is_closed)):
             ticket.slas.remove(row)
     rows = {(row.policy_id, row.target): row for row in ticket.slas}
-    waiting = _Lazy(lambda: awaiting_since or awaiting_reply_since(ticket))
+    # The thread is read only if a next-reply clock needs it.
+    waiting = cache(lambda: awaiting_since or awaiting_reply_since(ticket))
     moved = []
     for policy in matching.values():
         for target in SLA_TARGETS:
@@ -537,15 +538,3 @@ def sla_state(ticket, now: datetime | None = None) -> str | None:
 def _aware(moment: datetime) -> datetime:
     """A stored (naive UTC) instant as an aware one, for the working-time functions."""
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
-
-
-class _Lazy:
-    """A value computed on first use only (the thread is read only if a next-reply clock needs it)."""
-
-    def __init__(self, compute):
-        self._compute, self._done, self._value = compute, False, None
-
-    def __call__(self):
-        if not self._done:
-            self._value, self._done = self._compute(), True
-        return self._value

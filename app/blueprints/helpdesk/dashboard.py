@@ -3,7 +3,7 @@
 Both show the numbers of the teams I work on (every active team for an admin); naming any other
 team in the reports' filter is a 404, as if it did not exist.
 """
-from flask import abort, current_app, render_template, request
+from flask import abort, render_template, request
 from flask_login import current_user
 
 from app.blueprints.helpdesk import bp
@@ -12,17 +12,12 @@ from app.services import helpdesk, helpdesk_stats
 from app.templating import user_tz
 
 
-def _has_board() -> bool:
-    # The kanban is built beside this page; link to it once its view exists.
-    return "helpdesk.board" in current_app.view_functions
-
-
 @bp.get("/helpdesk")
 def dashboard():
     """My teams' open work, my tickets and how I am doing today."""
     teams = helpdesk.teams_of(current_user)
     overview = helpdesk_stats.overview(current_user, teams, user_tz(), utcnow()) if teams else None
-    return render_template("helpdesk/dashboard.html", overview=overview, has_board=_has_board())
+    return render_template("helpdesk/dashboard.html", overview=overview)
 
 
 @bp.get("/helpdesk/reports")
@@ -37,6 +32,6 @@ def reports():
             abort(404)
     days = helpdesk_stats.parse_period(request.args.get("days"))
     report = helpdesk_stats.report([team] if team else teams, days, user_tz(), utcnow()) if teams else None
-    template = "helpdesk/_chart_report.html" if request.headers.get("HX-Request") else "helpdesk/reports.html"
+    template = "helpdesk/_chart_report.html" if request.htmx else "helpdesk/reports.html"
     return render_template(template, report=report, teams=teams, team=team, days=days,
                            periods=helpdesk_stats.PERIODS)
