@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from zoneinfo import available_timezones
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import selectinload
 
 from app.extensions import db
 from app.models import (ASSIGNMENT_METHODS, PRIORITIES, Contact, Stage, Tag, Team, TeamMember, Ticket, TicketType,
@@ -250,7 +251,21 @@ def update_stage(stage: Stage, *, name: str, teams=(), is_closing=False, is_fold
                            .execution_options(synchronize_session="fetch"))
     db.session.flush()
     if closing_changed or pauses_changed:
-        _recompute(teams)
+        _refresh_tickets_in(stage)
+
+
+def _refresh_tickets_in(stage: Stage) -> None:
+    """The SLA clocks of the stage's tickets follow its changed flags as after a move into it
+    (sla.refresh): pauses open or end, resolution is reached or restarted, reply clocks of
+    closed tickets stop. Only these tickets can change: the flags mean nothing to the others."""
+    last_id = 0
+    while ids := list(db.session.scalars(select(Ticket.id).where(Ticket.stage_id == stage.id, Ticket.id > last_id)
+                                         .order_by(Ticket.id).limit(sla.RECOMPUTE_BATCH))):
+        for ticket in db.session.scalars(select(Ticket).where(Ticket.id.in_(ids))
+                                         .options(selectinload(Ticket.slas), selectinload(Ticket.tags))).all():
+            sla.refresh(ticket)
+        db.session.flush()
+        last_id = ids[-1]
 
 
 def move_stage(stage: Stage, direction: str) -> bool:

@@ -39,10 +39,14 @@ def _dialect() -> str:
 
 
 def epoch_seconds(column):
-    """SQL: seconds since 1970 of a naive UTC timestamp column (for averages and durations)."""
+    """SQL: seconds since 1970 of a naive UTC timestamp column (for averages and durations).
+
+    SQLite's julianday is exact to the millisecond only; rounded to it, an hour between two
+    timestamps is 3600 s, as on PostgreSQL, not 3599.99999 (which fell in the bucket below).
+    """
     if _dialect() == "postgresql":
         return func.extract("epoch", column)
-    return (func.julianday(column) - 2440587.5) * 86400.0
+    return func.round((func.julianday(column) - 2440587.5) * 86400.0, 3)
 
 
 def local_day(column, tz: ZoneInfo, start: datetime, end: datetime):
