@@ -1,4 +1,4 @@
-"""Command-line tools: `flask users create-admin`, `flask demo load`, `flask worker`, `flask mail ingest`."""
+"""Command-line tools: `flask users create-admin`, `flask demo load`, `flask demo seed`, `flask worker`, `flask mail ingest`."""
 import secrets
 import sys
 
@@ -51,6 +51,28 @@ def demo_load(if_empty: bool):
     click.echo(f"    password: {password}")
     click.echo("  (printed once; reset it with `flask users create-admin`)")
     click.echo("")
+
+
+@demo_cli.command("seed")
+@click.option("--tickets", type=click.IntRange(min=1), default=10_000, show_default=True)
+@click.option("--messages-per-ticket", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--teams", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--agents-per-team", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--closed-share", type=click.FloatRange(0, 1), default=0.3, show_default=True,
+              help="Share of solved tickets outside the first team (whose tickets all stay open).")
+@click.option("--password", default=None, help="The seeded agents' password (default: a random one, printed).")
+def demo_seed(tickets: int, messages_per_ticket: int, teams: int, agents_per_team: int, closed_share: float,
+              password: str | None):
+    """Add a large helpdesk (teams, agents, customers, tickets with threads and SLA) in bulk."""
+    from app.services.seed import seed_helpdesk
+
+    click.echo(f"Seeding {tickets:,} tickets x {messages_per_ticket} messages over {teams} teams")
+    result = seed_helpdesk(tickets, messages_per_ticket, teams=teams, agents_per_team=agents_per_team,
+                           closed_share=closed_share, password=password, echo=click.echo)
+    click.echo(f"Done in {result.seconds} s: {result.tickets:,} tickets, {result.messages:,} messages.")
+    click.echo(f"  The board of team {result.teams[0]} holds {result.open_in_first_team:,} open tickets: "
+               f"/helpdesk/teams/{result.teams[0]}/board")
+    click.echo(f"  Sign in as {result.login_email} (a lead of that team), password: {result.password}")
 
 
 @mail_cli.command("ingest")

@@ -100,6 +100,9 @@ def init_app(app) -> None:
     from app.services.sla import sla_state
 
     app.jinja_env.globals["sla_state"] = sla_state
+    from app.services.board import stage_options
+
+    app.jinja_env.globals["stage_options"] = stage_options
     app.jinja_env.globals["local_today"] = local_today
     app.jinja_env.globals["unread_count"] = unread_count
 

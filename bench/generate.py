@@ -27,10 +27,10 @@ from sqlalchemy import create_engine, text
 from bench import OUT
 
 from app.models.base import utcnow
+from app.services.bulkload import ts, writer_for
 
 PG_ADMIN_URL = os.environ.get("HILO_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 PG_DB_NAME = "hilo_bench"
-SQLITE_PATH = OUT / "hilo_bench.db"
 INSTANCE = OUT / "instance"  # secret key, uploads of the benchmark app
 
 HOT_CONTACT_ID = 1
@@ -71,12 +71,14 @@ def pg_url(name: str) -> str:
 
 
 def create_database(db: str, name: str = PG_DB_NAME) -> str:
-    """Drop and create the benchmark database (PostgreSQL: `name`); returns its SQLAlchemy URL."""
+    """Drop and create the benchmark database (PostgreSQL: `name`, SQLite: bench/out/`name`.db);
+    returns its SQLAlchemy URL."""
     OUT.mkdir(parents=True, exist_ok=True)
     if db == "sqlite":
+        path = OUT / f"{name}.db"
         for suffix in ("", "-wal", "-shm"):
-            SQLITE_PATH.with_name(SQLITE_PATH.name + suffix).unlink(missing_ok=True)
-        return f"sqlite:///{SQLITE_PATH}"
+            path.with_name(path.name + suffix).unlink(missing_ok=True)
+        return f"sqlite:///{path}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
@@ -111,114 +113,7 @@ def check_columns(metadata, table: str, columns: tuple[str, ...]) -> None:
         raise SystemExit(f"bench/generate.py: {table} has new required columns {missing}; add them here.")
 
 
-# ---- writers: COPY for PostgreSQL, executemany for SQLite -----------------------------------
-
-class Progress:
-    def __init__(self, table: str, total: int):
-        self.table, self.total, self.start = table, total, time.perf_counter()
-        self.every = max(50_000, total // 10)
-
-    def tick(self, n: int) -> None:
-        if n % self.every == 0:
-            self.report(n)
-
-    def report(self, n: int) -> None:
-        elapsed = time.perf_counter() - self.start
-        rate = n / elapsed if elapsed else 0.0
-        say(f"  {self.table:<16} {n:>10,} / {self.total:,} rows  {rate:>10,.0f} rows/s")
-
-    def done(self, n: int) -> float:
-        """The table is written (for COPY: constraint checks and index updates included)."""
-        elapsed = time.perf_counter() - self.start
-        rate = n / elapsed if elapsed else 0.0
-        say(f"  {self.table:<16} {n:>10,} rows in {elapsed:5.1f} s  = {rate:>8,.0f} rows/s, written")
-        return elapsed
-
-
-class PostgresWriter:
-    """One transaction, one COPY per table; sequences are moved past the ids we chose."""
-
-    def __init__(self, url: str):
-        import psycopg
-
-        self.conn = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"))
-        self.conn.execute("SET synchronous_commit = off")
-        self.tables: list[str] = []
-
-    def write(self, table: str, columns, rows, total: int) -> float:
-        progress = Progress(table, total)
-        n = 0
-        with self.conn.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-            for n, row in enumerate(rows, 1):
-                copy.write_row(row)
-                progress.tick(n)
-        self.tables.append(table)
-        return progress.done(n)
-
-    def finish(self) -> None:
-        for table in self.tables:
-            self.conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                              f"(SELECT max(id) FROM {table}))")
-        self.conn.commit()
-        self.conn.autocommit = True
-        started = time.perf_counter()
-        self.conn.execute("VACUUM ANALYZE")
-        say(f"  vacuum analyze   {time.perf_counter() - started:.1f} s")
-
-    def size_bytes(self) -> int:
-        return self.conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
-
-    def close(self) -> None:
-        self.conn.close()
-
-
-class SqliteWriter:
-    """One transaction, executemany in batches (no per-row round trip to a server)."""
-
-    BATCH = 20_000
-
-    def __init__(self, url: str):
-        self.engine = create_engine(url)
-        self.conn = self.engine.connect()
-        self.conn.exec_driver_sql("PRAGMA synchronous=OFF")
-        self.conn.exec_driver_sql("PRAGMA cache_size=-200000")
-        self.conn.commit()  # the rows then go in one transaction (autobegun by the first insert)
-
-    def write(self, table: str, columns, rows, total: int) -> float:
-        progress = Progress(table, total)
-        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-        batch, n = [], 0
-        for n, row in enumerate(rows, 1):
-            batch.append(row)
-            if len(batch) == self.BATCH:
-                self.conn.exec_driver_sql(sql, batch)
-                batch = []
-            progress.tick(n)
-        if batch:
-            self.conn.exec_driver_sql(sql, batch)
-        return progress.done(n)
-
-    def finish(self) -> None:
-        self.conn.commit()
-        started = time.perf_counter()
-        self.conn.exec_driver_sql("ANALYZE")
-        self.conn.commit()
-        say(f"  analyze          {time.perf_counter() - started:.1f} s")
-
-    def size_bytes(self) -> int:
-        return SQLITE_PATH.stat().st_size
-
-    def close(self) -> None:
-        self.conn.close()
-        self.engine.dispose()
-
-
 # ---- the data -------------------------------------------------------------------------------
-
-def ts(value: datetime) -> str:
-    """Naive UTC as text in the layout SQLAlchemy stores on SQLite; PostgreSQL parses it too."""
-    return value.isoformat(sep=" ", timespec="microseconds")
-
 
 def bodies(rng: random.Random, count: int) -> list[str]:
     """Sanitised-looking HTML bodies of varied length (what text_to_html produces)."""
@@ -259,7 +154,7 @@ def generate(db: str, contacts: int, messages: int, hot: int = HOT_MESSAGES) -> 
     schema_s = time.perf_counter() - started
     say(f"  schema (migrations) {schema_s:.1f} s")
 
-    writer = PostgresWriter(url) if db == "postgresql" else SqliteWriter(url)
+    writer = writer_for(url, say)
     timings: dict[str, dict] = {}
 
     def write(table, columns, rows, total):

@@ -162,8 +162,11 @@ class Ticket(ThreadMixin, db.Model):
     __table_args__ = (
         CheckConstraint("priority between 0 and 3", name="priority"),
         Index("ix_helpdesk_tickets_team_stage", "team_id", "stage_id"),
-        # Boards and lists: a team's open tickets, most urgent then nearest deadline first.
-        Index("ix_helpdesk_tickets_open_order", "team_id", "closed_at", "priority", "sla_deadline"),
+        # The list: a team's open tickets, most urgent then nearest deadline first (its default order).
+        Index("ix_helpdesk_tickets_open_order", "team_id", priority.column.desc(), "sla_deadline", id.column.desc(),
+              postgresql_where=text("closed_at IS NULL"), sqlite_where=text("closed_at IS NULL")),
+        # A board column's page in the board's order (services/board.py `_order`), read without a sort.
+        Index("ix_helpdesk_tickets_board", "team_id", "stage_id", priority.column.desc(), "sla_deadline", "id"),
     )
 
     tracked_fields = {"title": "Title", "team": "Team", "stage": "Stage", "assignee": "Assigned to",

@@ -128,7 +128,7 @@ class TicketForm(FlaskForm):
     priority = RadioField("Priority", choices=PRIORITY_CHOICES, coerce=int)
     type_id = SelectField("Type", validate_choice=False)
     tags = StringField("Tags", validators=[Optional(), Length(max=400)],
-                       render_kw={"autocomplete": "off", "placeholder": "Comma-separated"})
+                       render_kw={"autocomplete": "off", "placeholder": "e.g. billing, vip"})
     team_id = SelectField("Team", validate_choice=False)
     stage_id = SelectField("Stage", validate_choice=False)
     assignee_id = SelectField("Assigned to", validate_choice=False)
