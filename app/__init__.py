@@ -16,7 +16,8 @@ from werkzeug.exceptions import HTTPException
 from app.config import Config
 from app.extensions import csrf, db, htmx, limiter, login_manager, migrate, sock
 
-BLUEPRINTS = ("main", "auth", "admin", "contacts", "chatter", "activities", "inbox", "discuss", "ws", "search", "api", "helpdesk")
+BLUEPRINTS = ("main", "auth", "admin", "contacts", "chatter", "activities", "inbox", "discuss", "ws", "search", "api", "helpdesk",
+              "canned")
 
 # No inline script anywhere; htmx's own indicator styles are turned off in base.html.
 CSP = (

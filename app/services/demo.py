@@ -137,6 +137,7 @@ def load(admin_password: str) -> None:
         _team_chat(team, clock)
         _demo_sla(support)
         _tickets(support, team, contacts)
+        _canned_responses(support, team["alex"])
         db.session.flush()
         # Notify now rather than by the queued jobs, so the first page opened shows a full inbox
         # (the jobs then find nothing left to do).
@@ -317,3 +318,25 @@ def _demo_sla(support) -> None:
                   escalate_hours=0.5, escalate_action="notify"),
     ])
     db.session.flush()
+
+
+def _canned_responses(support, admin) -> None:
+    """Canned responses agents insert with ::shortcut (SPEC §4.1), with the counts of a few weeks'
+    use, so that the most used come first in the menu."""
+    from app.services import canned
+
+    for shortcut, title, team, used, body in (
+        ("greeting", "Warm greeting", None, 14,
+         "Hello {{customer.first_name}},\n\nThanks for getting in touch. I'm looking into {{ticket.ref}} now "
+         "and will get back to you today.\n\nBest,\n{{agent.first_name}}"),
+        ("more-info", "Ask for details", None, 9,
+         "Hi {{customer.first_name}},\n\nCould you send us a screenshot of what you see, and the steps that "
+         "lead to it? That will help us reproduce the problem quickly."),
+        ("refund", "Refund on its way", support, 6,
+         "Hello {{customer.first_name}},\n\nWe have refunded the duplicate charge. It can take 3 to 5 business "
+         "days to show on your statement.\n\n{{agent.name}}\n{{team.name}}"),
+        ("solved", "Closing the ticket", support, 3,
+         "Hi {{customer.first_name}},\n\nI'm marking {{ticket.ref}} as solved. If anything is still not right, "
+         "just reply to this email and it reopens."),
+    ):
+        canned.create_response(shortcut=shortcut, title=title, body=body, team=team, by=admin).used_count = used
