@@ -136,6 +136,7 @@ def load(admin_password: str) -> None:
         _activities(team, contacts)
         _team_chat(team, clock)
         _demo_sla(support)
+        _ticket_history(support, team, contacts, clock)
         _tickets(support, team, contacts)
         _canned_responses(support, team["alex"])
         db.session.flush()
@@ -285,6 +286,55 @@ def _tickets(support, team: dict, contacts: dict) -> None:
                                         description=description, author=team["maya"])
         if stage != "New":
             helpdesk.move(ticket, stages[stage], team["maya"])
+
+
+HISTORY_SUBJECTS = ("Cannot sign in after the update", "Wrong VAT number on invoice", "Parcel shows delivered, not here",
+                    "Add two seats to our plan", "Password reset mail never arrives", "CSV export is empty",
+                    "Change our billing address", "Two-factor code rejected", "Label printer prints blank pages",
+                    "Refund for a cancelled order")
+
+
+def _ticket_history(support, team: dict, contacts: dict, clock: _Clock) -> None:
+    """Four weeks of solved tickets, so the dashboard and the reports have a history to show:
+    made through the services, then back-dated (creation, the agent's reply, solving, SLA)."""
+    import random
+
+    rng = random.Random(42)
+    agents = [team["maya"], team["tomás"], team["priya"]]
+    customers = list(contacts.values())
+    solved = next(stage for stage in support.stages if stage.name == "Solved")
+    for n in range(34):
+        created = clock.at(28 - n * 0.8, rng.choice((8, 9, 10, 11, 14, 15, 16)), rng.choice((5, 20, 40)))
+        reply_after = timedelta(minutes=rng.choice((12, 25, 35, 50, 90, 180, 400, 620)))
+        solved_after = reply_after + timedelta(hours=rng.choice((1, 2, 3, 4, 5, 8, 20, 30, 52)))
+        if created + solved_after > clock.now - timedelta(minutes=10):
+            continue
+        agent = agents[n % 3]
+        customer = customers[n % len(customers)]
+        ticket = helpdesk.create_ticket(support, HISTORY_SUBJECTS[n % len(HISTORY_SUBJECTS)], customer=customer,
+                                        priority=rng.choice((0, 0, 1, 1, 2, 3)), author=agent, assignee=agent)
+        thread = ticket.ensure_thread()
+        replied, closed = created + reply_after, created + solved_after
+        for message in db.session.scalars(select(Message).where(Message.thread_id == thread.id)):
+            clock.stamp(message, created)
+        answer = messaging.post_message(thread, agent, f"Hi {customer.name.split()[0]}, thanks for the details: "
+                                        "this is fixed on our side now.", notify=False)
+        clock.stamp(answer, replied)
+        helpdesk.move(ticket, solved, agent)
+        for message in db.session.scalars(select(Message).where(Message.thread_id == thread.id,
+                                                                Message.id > answer.id)):
+            clock.stamp(message, closed)
+        ticket.created_at, ticket.first_reply_at = created, replied
+        ticket.closed_at = ticket.stage_changed_at = ticket.updated_at = closed
+        for row in ticket.slas:
+            hours = row.policy.first_reply_hours if row.target == "first_reply" else row.policy.resolution_hours
+            row.started_at, row.deadline = created, created + timedelta(hours=hours)
+            row.reached_at = replied if row.target == "first_reply" else closed
+            row.status = "reached" if row.reached_at <= row.deadline else "failed"
+            row.failure_notified_at = row.deadline if row.status == "failed" else None
+        ticket.sla_failed = any(row.status == "failed" for row in ticket.slas)
+        ticket.sla_deadline = None
+    db.session.flush()
 
 
 def _activities(team: dict, contacts: dict) -> None:
