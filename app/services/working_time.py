@@ -19,17 +19,23 @@ Decisions:
   may fall due at the very end of an interval (Friday 17:00, not Monday 09:00).
 - A pause with no end (still waiting on the customer) that the clock reaches before the target
   is met leaves no deadline (None) until it ends and the deadline is computed again.
-- Days are walked one at a time: five years are a few thousand conversions, and skipping whole
-  weeks would be wrong across DST changes, holidays and special days.
+- Each local date's intervals are converted to UTC once per calendar, by the rules above, and
+  kept as integer microseconds with running totals: a deadline is then a few bisections however
+  many days it spans, and DST changes, holidays and special days need no case of their own
+  (skipping whole weeks arithmetically would need one for each).
 """
 from __future__ import annotations
 
 import re
-from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
+from functools import cache
+from itertools import accumulate
+from operator import sub
+from typing import Any
 from zoneinfo import ZoneInfo
 
 UTC = timezone.utc
@@ -37,11 +43,17 @@ MIDNIGHT = time(0)
 SEARCH_LIMIT = timedelta(days=5 * 366)  # a deadline further away is a calendar with too little time
 DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 FOREVER = datetime.max.replace(tzinfo=UTC)  # the end of a pause that has not ended
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+ONE_DAY = timedelta(days=1)
+FOREVER_US = (FOREVER - EPOCH) // MICROSECOND
+SEARCH_LIMIT_US = SEARCH_LIMIT // MICROSECOND
+MIN_GROWTH_DAYS, MAX_GROWTH_DAYS = 7, 366  # how far a calendar's converted stretch grows at a time
 SPAN = re.compile(r"(\d{1,2}):(\d{2})\s*[-\u2013]\s*(\d{1,2}):(\d{2})")
 
 Interval = tuple[time, time]
 Intervals = tuple[Interval, ...]
-Span = tuple[datetime, datetime]
+Span = tuple[int, int]  # [start, end) in UTC microseconds since the epoch
 
 
 @dataclass(frozen=True)
@@ -50,7 +62,8 @@ class Calendar:
 
     `week` holds 7 tuples of intervals (Monday first) in local wall-clock time, sorted and not
     overlapping; `holidays` have no working time; `special_days` replace their weekday's
-    intervals (an empty tuple closes the day).
+    intervals (an empty tuple closes the day). Its intervals are converted to UTC as
+    computations reach their dates, and kept (`_timeline`, not a field).
     """
 
     tz: str
@@ -65,10 +78,12 @@ class Calendar:
         object.__setattr__(self, "special_days",
                            {day: _as_intervals(spans) for day, spans in self.special_days.items()})
         self._validate()
+        object.__setattr__(self, "_timeline", _Timeline(self))
 
     @classmethod
+    @cache
     def always(cls) -> Calendar:
-        """24/7: every instant is working time."""
+        """24/7: every instant is working time. One shared calendar, converted once."""
         whole_day = ((MIDNIGHT, MIDNIGHT),)
         return cls(tz="UTC", week=(whole_day,) * 7)
 
@@ -114,13 +129,13 @@ def add_working_time(start: datetime, hours: float | Decimal | timedelta, calend
     before the target is met. Raises ValueError when no deadline falls within SEARCH_LIMIT.
     """
     start, remaining = _utc(start), _duration(hours)
-    horizon = start + SEARCH_LIMIT
-    stops = _merged(pauses)
-    for begins, ends in _running(calendar, start, horizon, stops):
-        if remaining <= ends - begins:
-            return begins + remaining
-        remaining -= ends - begins
-    if stops and stops[-1][1] == FOREVER and stops[-1][0] < horizon:
+    since, amount = _micros(start), remaining // MICROSECOND
+    until = since + SEARCH_LIMIT_US
+    stops = _stops(pauses)
+    due = calendar._timeline.ask(since, lambda stretch: stretch.due(since, amount, until, stops))
+    if due is not None:
+        return _instant(due)
+    if stops and stops[-1][1] == FOREVER_US and stops[-1][0] < until:
         return None
     raise ValueError(f"no deadline within {SEARCH_LIMIT.days} days of {start.isoformat()}: "
                      "the calendar has too little working time")
@@ -132,61 +147,214 @@ def working_time_between(a: datetime, b: datetime, calendar: Calendar,
     a, b = _utc(a), _utc(b)
     if b < a:
         return -working_time_between(b, a, calendar, pauses)
-    return sum((ends - begins for begins, ends in _running(calendar, a, b, _merged(pauses))),
-               timedelta())
+    since, until, stops = _micros(a), _micros(b), _stops(pauses)
+    return timedelta(microseconds=calendar._timeline.ask(
+        since, lambda stretch: stretch.elapsed(since, until, stops)))
 
 
-def _running(calendar: Calendar, since: datetime, until: datetime, stops: list[Span]) -> Iterator[Span]:
-    """The spans of [since, until) during which the clock runs, in order."""
-    return _without(_working_spans(calendar, since, until), stops)
+class _Beyond(Exception):
+    """A stretch was asked about an instant it does not cover."""
+
+    def __init__(self, instant: int) -> None:
+        super().__init__(instant)
+        self.instant = instant
 
 
-def _working_spans(calendar: Calendar, since: datetime, until: datetime) -> Iterator[Span]:
-    """The calendar's intervals as UTC instants, clipped to [since, until), in order.
+class _Stretch:
+    """The working spans of the local dates [first, end) as UTC microseconds, with running totals.
 
-    Starting at the local date of `since` is enough: an interval of an earlier date ends by the
-    first instant the clock reads that date's midnight, which is not after `since`.
+    `edges` holds each span's start and end in turn, strictly increasing (spans that touch are
+    one); `totals[k]` is the working time before span k. It covers the instants [lo, hi]: every
+    span of an earlier date ends by lo, every span of a later date starts at hi or after, so the
+    working time up to any covered instant is one bisection away. Never changed once built.
     """
-    zone = _zone(calendar.tz)
-    day, last = _reading(since, zone).date(), _reading(until, zone).date()
-    while day <= last:
-        for start, end in calendar.intervals_on(day):
-            begins = max(_first_instant(datetime.combine(day, start), zone), since)
-            ends = min(_first_instant(_end_wall(day, end), zone), until)
-            if begins < ends:
-                yield begins, ends
-        day += timedelta(days=1)
 
+    __slots__ = ("first", "end", "lo", "hi", "edges", "totals")
 
-def _without(spans: Iterator[Span], stops: list[Span]) -> Iterator[Span]:
-    """`spans` minus the sorted, disjoint `stops`; ends at a stop that lasts forever."""
-    pending = iter(stops)
-    stop = next(pending, None)
-    for begins, ends in spans:
-        while begins < ends:
-            while stop is not None and stop[1] <= begins:
-                stop = next(pending, None)
-            if stop is None or stop[0] >= ends:
-                yield begins, ends
+    def __init__(self, first: date, end: date, lo: int, hi: int, edges: list[int]) -> None:
+        self.first, self.end, self.lo, self.hi, self.edges = first, end, lo, hi, edges
+        self.totals = [0, *accumulate(map(sub, edges[1::2], edges[0::2]))]
+
+    def joined(self, later: _Stretch) -> _Stretch:
+        """This stretch followed by `later`, which starts on the date this one ends."""
+        edges = self.edges.copy()
+        if later.edges:
+            _add_span(edges, later.edges[0], later.edges[1])
+            edges += later.edges[2:]
+        return _Stretch(self.first, later.end, self.lo, later.hi, edges)
+
+    def near(self, instant: int) -> bool:
+        """Whether growing this stretch to `instant` costs no more than one search would."""
+        return self.lo - SEARCH_LIMIT_US <= instant <= self.hi + SEARCH_LIMIT_US
+
+    def worked(self, instant: int) -> int:
+        """The working time from the stretch's start to `instant`."""
+        if not self.lo <= instant <= self.hi:
+            raise _Beyond(instant)
+        place = bisect_right(self.edges, instant)
+        if place & 1:  # inside span place // 2
+            return self.totals[place >> 1] + instant - self.edges[place - 1]
+        return self.totals[place >> 1]
+
+    def reaching(self, target: int, until: int) -> int | None:
+        """The first instant at which `worked` reaches `target` (> 0); None when after `until`."""
+        totals = self.totals
+        if target > totals[-1]:
+            if self.hi >= until:
+                return None
+            raise _Beyond(self.hi + 1)
+        span = bisect_left(totals, target) - 1
+        due = self.edges[2 * span] + target - totals[span]
+        return due if due <= until else None
+
+    def next_running(self, instant: int, until: int) -> int | None:
+        """The first instant at or after `instant` inside a span; None when not before `until`."""
+        if not self.lo <= instant <= self.hi:
+            raise _Beyond(instant)
+        place = bisect_right(self.edges, instant)
+        if place & 1:
+            return instant
+        if place < len(self.edges):
+            begins = self.edges[place]
+            return begins if begins < until else None
+        if self.hi >= until:
+            return None
+        raise _Beyond(self.hi + 1)
+
+    def due(self, since: int, amount: int, until: int, stops: list[Span]) -> int | None:
+        """When `amount` of running time from `since` has elapsed, no later than `until`.
+
+        Each pause that starts before the deadline found so far moves it by the working time the
+        pause holds; None when a pause lasts to `until` or the calendar has too little time.
+        """
+        if not amount:
+            return self._first_running(since, until, stops)
+        target = self.worked(since) + amount
+        due = self.reaching(target, until)
+        for begins, ends in stops:
+            if due is None or due <= begins:
                 break
-            if stop[0] > begins:
-                yield begins, stop[0]
-            if stop[1] == FOREVER:
-                return
-            begins = stop[1]
+            if ends <= since:
+                continue
+            if ends >= until:
+                return None
+            target += self.worked(ends) - self.worked(max(begins, since))
+            due = self.reaching(target, until)
+        return due
+
+    def _first_running(self, since: int, until: int, stops: list[Span]) -> int | None:
+        """The first instant from `since` at which the clock runs (zero hours fall due at once)."""
+        due = self.next_running(since, until)
+        for begins, ends in stops:
+            if due is None or due < begins:
+                break
+            if ends <= due:
+                continue
+            if ends >= until:
+                return None
+            due = self.next_running(ends, until)
+        return due
+
+    def elapsed(self, since: int, until: int, stops: list[Span]) -> int:
+        """The running time from `since` to `until`: working time minus what the pauses hold."""
+        total = self.worked(until) - self.worked(since)
+        for begins, ends in stops:
+            low, high = max(begins, since), min(ends, until)
+            if low < high:
+                total -= self.worked(high) - self.worked(low)
+        return total
 
 
-def _merged(pauses: Iterable[tuple[datetime, datetime | None]]) -> list[Span]:
-    """Pauses in UTC, sorted and merged (stage history may overlap); an open one ends FOREVER."""
+class _Timeline:
+    """A calendar's working spans, converted from wall-clock time once per local date.
+
+    Computations read one `_Stretch` each; one that reads past it asks again on a wider copy,
+    which replaces the shared one. As stretches never change, threads need no lock: at worst two
+    of them build the same days.
+    """
+
+    def __init__(self, calendar: Calendar) -> None:
+        self._calendar, self._zone, self._stretch = calendar, _zone(calendar.tz), None
+
+    def ask(self, since: int, question: Callable[[_Stretch], Any]) -> Any:
+        """`question`'s answer on a stretch that covers everything it reads, from `since` on."""
+        stretch = self._stretch
+        if stretch is None or not stretch.near(since):
+            day = self._local_date(since)
+            stretch = self._publish(self._built(day, day + ONE_DAY))
+        while True:
+            try:
+                return question(stretch)
+            except _Beyond as beyond:
+                stretch = self._publish(self._widened(stretch, beyond.instant))
+
+    def _publish(self, stretch: _Stretch) -> _Stretch:
+        """Share `stretch` with the computations that come next; the one it replaces stays valid."""
+        self._stretch = stretch
+        return stretch
+
+    def _widened(self, stretch: _Stretch, instant: int) -> _Stretch:
+        """`stretch` grown to cover `instant`: by at least its own length (up to a year), so that
+        the days walked in all stay proportional to the days covered."""
+        growth = timedelta(days=min(max((stretch.end - stretch.first).days, MIN_GROWTH_DAYS), MAX_GROWTH_DAYS))
+        day = self._local_date(instant)
+        if instant < stretch.lo:
+            return self._built(min(day, stretch.first - growth), stretch.first).joined(stretch)
+        return stretch.joined(self._built(stretch.end, max(day + ONE_DAY, stretch.end + growth)))
+
+    def _built(self, first: date, end: date) -> _Stretch:
+        """The stretch of the local dates [first, end), converted interval by interval."""
+        zone, edges, day = self._zone, [], first
+        while day < end:
+            for start, stop in self._calendar.intervals_on(day):
+                _add_span(edges, _micros(_first_instant(datetime.combine(day, start), zone)),
+                          _micros(_first_instant(_end_wall(day, stop), zone)))
+            day += ONE_DAY
+        return _Stretch(first, end, self._midnight(first), self._midnight(end), edges)
+
+    def _midnight(self, day: date) -> int:
+        """The first instant of a local date."""
+        return _micros(_first_instant(datetime.combine(day, MIDNIGHT), self._zone))
+
+    def _local_date(self, instant: int) -> date:
+        """The date the calendar's clock reads at `instant`."""
+        return _reading(_instant(instant), self._zone).date()
+
+
+def _add_span(edges: list[int], begins: int, ends: int) -> None:
+    """Append [begins, ends) to the sorted `edges`, as part of the last span when they touch;
+    an empty one (an interval the clock jumps over) is left out."""
+    if begins >= ends:
+        return
+    if edges and begins <= edges[-1]:
+        edges[-1] = max(edges[-1], ends)
+    else:
+        edges += (begins, ends)
+
+
+def _stops(pauses: Iterable[tuple[datetime, datetime | None]]) -> list[Span]:
+    """Pauses as UTC microseconds, sorted and merged (stage history may overlap); an open one
+    ends FOREVER."""
     merged: list[Span] = []
     for begins, ends in sorted((_utc(a), FOREVER if b is None else _utc(b)) for a, b in pauses):
         if ends < begins:
             raise ValueError(f"a pause ends ({ends.isoformat()}) before it starts ({begins.isoformat()})")
-        if merged and begins <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], ends))
+        low, high = _micros(begins), _micros(ends)
+        if merged and low <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], high))
         else:
-            merged.append((begins, ends))
+            merged.append((low, high))
     return merged
+
+
+def _micros(instant: datetime) -> int:
+    """An aware instant as microseconds since the epoch: exact, and cheap to compare and add."""
+    return (instant - EPOCH) // MICROSECOND
+
+
+def _instant(micros: int) -> datetime:
+    """Microseconds since the epoch as a UTC instant."""
+    return EPOCH + timedelta(microseconds=micros)
 
 
 def _first_instant(wall: datetime, zone: ZoneInfo) -> datetime:

@@ -2,8 +2,11 @@
 
 The examples pin what an agent would read off a wall calendar (nights, weekends, holidays,
 pauses, DST days in four zones). The properties check the algebra on random calendars around
-DST changes, and compare `working_time_between` with a brute force that counts quarter-hours.
+DST changes, compare `working_time_between` with a brute force that counts quarter-hours, and
+compare both functions with `reference_add` / `reference_between`: the plain day-by-day walk
+the service used before it kept converted spans per calendar.
 """
+from bisect import bisect_left
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -426,3 +429,201 @@ def test_elapsed_working_time_matches_a_brute_force_count(scenario, quarters):
     start, calendar, pauses = scenario
     end = start + QUARTER * quarters
     assert working_time_between(start, end, calendar, pauses) == brute_force_working_time(start, end, calendar, pauses)
+
+
+# --- the fast path against the day-by-day reference ---
+
+def reference_add(start, hours, calendar, pauses=()):
+    """add_working_time as it was: walk the local dates one by one, converting each interval."""
+    start = start.astimezone(UTC)
+    remaining = hours if isinstance(hours, timedelta) else timedelta(hours=float(hours))
+    horizon = start + timedelta(days=5 * 366)
+    stops = _reference_merged(pauses)
+    for begins, ends in _reference_without(_reference_spans(calendar, start, horizon), stops):
+        if remaining <= ends - begins:
+            return begins + remaining
+        remaining -= ends - begins
+    if stops and stops[-1][1] == datetime.max.replace(tzinfo=UTC) and stops[-1][0] < horizon:
+        return None
+    raise ValueError("no deadline within the search limit")
+
+
+def reference_between(a, b, calendar, pauses=()):
+    """working_time_between as it was."""
+    a, b = a.astimezone(UTC), b.astimezone(UTC)
+    if b < a:
+        return -reference_between(b, a, calendar, pauses)
+    spans = _reference_without(_reference_spans(calendar, a, b), _reference_merged(pauses))
+    return sum((ends - begins for begins, ends in spans), timedelta())
+
+
+def _reference_spans(calendar, since, until):
+    zone = ZoneInfo(calendar.tz)
+    day, last = _reference_reading(since, zone).date(), _reference_reading(until, zone).date()
+    while day <= last:
+        for start, end in calendar.intervals_on(day):
+            wall_end = datetime.combine(day + timedelta(days=1) if end == time(0) else day, end)
+            begins = max(_reference_first_instant(datetime.combine(day, start), zone), since)
+            ends = min(_reference_first_instant(wall_end, zone), until)
+            if begins < ends:
+                yield begins, ends
+        day += timedelta(days=1)
+
+
+def _reference_without(spans, stops):
+    pending = iter(stops)
+    stop = next(pending, None)
+    for begins, ends in spans:
+        while begins < ends:
+            while stop is not None and stop[1] <= begins:
+                stop = next(pending, None)
+            if stop is None or stop[0] >= ends:
+                yield begins, ends
+                break
+            if stop[0] > begins:
+                yield begins, stop[0]
+            if stop[1] == datetime.max.replace(tzinfo=UTC):
+                return
+            begins = stop[1]
+
+
+def _reference_merged(pauses):
+    merged = []
+    for begins, ends in sorted((a.astimezone(UTC), datetime.max.replace(tzinfo=UTC) if b is None
+                                else b.astimezone(UTC)) for a, b in pauses):
+        if merged and begins <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], ends))
+        else:
+            merged.append((begins, ends))
+    return merged
+
+
+def _reference_first_instant(wall, zone):
+    instant = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    if _reference_reading(instant, zone) == wall:
+        return instant
+    before = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    seconds = range(int((instant - before).total_seconds()) + 1)
+    jump = bisect_left(seconds, True,
+                       key=lambda s: _reference_reading(before + timedelta(seconds=s), zone) >= wall)
+    return before + timedelta(seconds=jump)
+
+
+def _reference_reading(instant, zone):
+    return instant.astimezone(zone).replace(tzinfo=None)
+
+
+def outcome(compute, *args):
+    """What a computation gives, a refusal (too little working time) included."""
+    try:
+        return compute(*args)
+    except ValueError:
+        return "no deadline"
+
+
+# DST changes of 2025, in UTC: Paris springs forward on 30 March and falls back on 26 October.
+DST_CHANGES = [(zone, at(UTC, *moment)) for zone, moment in [
+    ("Europe/Paris", (2025, 3, 30, 1)), ("Europe/Paris", (2025, 10, 26, 1)),
+    ("America/New_York", (2025, 3, 9, 7)), ("America/New_York", (2025, 11, 2, 6)),
+    ("Australia/Lord_Howe", (2025, 4, 5, 15)), ("Australia/Lord_Howe", (2025, 10, 4, 15, 30)),
+    ("Pacific/Chatham", (2025, 4, 5, 14)), ("Asia/Kolkata", (2025, 6, 16, 0))]]
+# Quarter-hours make deadlines, pauses and interval edges meet exactly; microseconds, nowhere.
+NEAR = st.integers(-3 * 96, 3 * 96).map(lambda q: q * QUARTER) | SHIFTS
+FAR = st.integers(-90 * 96, 90 * 96).map(lambda q: q * QUARTER)
+FAR_CHANGES = st.dictionaries(st.integers(-10, 60), st.none() | DAY_INTERVALS, max_size=8)
+FAR_PAUSES = st.lists(st.tuples(st.integers(-2 * 96, 20 * 96), st.none() | st.integers(0, 6 * 96)), max_size=4)
+HOURS = st.sampled_from([0, 1, 4, 8, 24, 40]) | st.timedeltas(min_value=timedelta(0), max_value=timedelta(hours=120))
+
+
+@st.composite
+def far_scenarios(draw):
+    """(start, calendar, pauses): starts on or weeks away from a DST change, holidays and special
+    days over the two months after it, pauses up to three weeks ahead (None: still open)."""
+    tz, change = draw(st.sampled_from(DST_CHANGES))
+    start = change + draw(NEAR | FAR)
+    changes = draw(FAR_CHANGES)
+    local = start.astimezone(ZoneInfo(tz)).date()
+    calendar = Calendar(
+        tz=tz,
+        week=draw(WEEKS),
+        holidays=frozenset(local + timedelta(days=k) for k, spans in changes.items() if spans is None),
+        special_days={local + timedelta(days=k): spans for k, spans in changes.items() if spans is not None},
+    )
+    pauses = [(start + QUARTER * offset, None if length is None else start + QUARTER * (offset + length))
+              for offset, length in draw(FAR_PAUSES)]
+    return start, calendar, pauses
+
+
+@settings(PROPERTY, max_examples=150)
+@given(far_scenarios(), HOURS)
+def test_deadlines_match_the_day_by_day_reference(scenario, hours):
+    start, calendar, pauses = scenario
+    assert (outcome(add_working_time, start, hours, calendar, pauses)
+            == outcome(reference_add, start, hours, calendar, pauses))
+    assert outcome(add_working_time, start, hours, calendar) == outcome(reference_add, start, hours, calendar)
+
+
+@settings(PROPERTY, max_examples=100)
+@given(far_scenarios(), HOURS, st.integers(-8, 8))
+def test_pauses_that_start_or_end_at_the_deadline_match_the_reference(scenario, hours, quarters):
+    # Random pauses seldom meet the deadline exactly: add one that starts (or ends) right there.
+    start, calendar, pauses = scenario
+    due = outcome(reference_add, start, hours, calendar, pauses)
+    if due is None or due == "no deadline":
+        return
+    edge = sorted([due, due + quarters * QUARTER])
+    pauses = [*pauses, (edge[0], edge[1] if quarters else None)]
+    assert (outcome(add_working_time, start, hours, calendar, pauses)
+            == outcome(reference_add, start, hours, calendar, pauses))
+
+
+@pytest.mark.parametrize("text", ["00:00-24:00", "00:00-04:00, 20:00-24:00", "01:00-04:00"])
+@pytest.mark.parametrize("day", [date(2025, 3, 30), date(2025, 10, 26), date(2025, 6, 16)])
+@pytest.mark.parametrize("hours", [0, 1, 24])
+def test_queries_at_midnight_on_a_new_calendar_match_the_reference(text, day, hours):
+    # A calendar converts from the local date of its first query: its edge is that midnight.
+    paris = ZoneInfo("Europe/Paris")
+    for start in (datetime.combine(day, time(0), paris), datetime.combine(day + timedelta(days=1), time(0), paris)):
+        calendar = every_day("Europe/Paris", text)
+        assert add_working_time(start, hours, calendar) == reference_add(start, hours, calendar)
+        calendar = every_day("Europe/Paris", text)
+        assert (working_time_between(start, start + hours * H, calendar)
+                == reference_between(start, start + hours * H, calendar))
+
+@settings(PROPERTY, max_examples=150)
+@given(far_scenarios(), st.timedeltas(min_value=timedelta(days=-20), max_value=timedelta(days=20)))
+def test_elapsed_working_time_matches_the_day_by_day_reference(scenario, length):
+    start, calendar, pauses = scenario
+    assert working_time_between(start, start + length, calendar, pauses) == reference_between(
+        start, start + length, calendar, pauses)
+
+
+QUERIES = st.lists(st.tuples(st.integers(-4000, 4000) | st.integers(-30, 30), st.integers(0, 24 * 60 - 1), HOURS),
+                   min_size=2, max_size=6)
+
+
+@settings(PROPERTY, max_examples=40)
+@given(st.sampled_from(DST_CHANGES), WEEKS, QUERIES)
+def test_one_calendar_answers_queries_years_apart(change, week, queries):
+    # One calendar keeps what it converted: later queries grow it backwards and forwards, or
+    # start afresh more than five years away, and must still agree with the reference.
+    tz, moment = change
+    calendar = Calendar(tz=tz, week=week, holidays=frozenset({moment.date() + timedelta(days=1)}))
+    for days, minutes, hours in queries:
+        start = moment + timedelta(days=days, minutes=minutes)
+        assert outcome(add_working_time, start, hours, calendar) == outcome(reference_add, start, hours, calendar)
+        end = start + timedelta(days=days % 9)
+        assert working_time_between(start, end, calendar) == reference_between(start, end, calendar)
+
+
+def test_a_long_count_across_years_matches_the_reference():
+    calendar = Calendar.parse("Europe/Paris", ["08:00-12:00, 13:30-17:30"] * 5 + ["09:00-12:00", ""],
+                              holidays={date(2026, 1, 1), date(2026, 5, 1), date(2026, 12, 25)})
+    start, end = at(UTC, 2023, 6, 1, 9, 17), at(UTC, 2029, 2, 1, 16)
+    pauses = [(at(UTC, 2025, 3, 30), at(UTC, 2025, 4, 30))]
+    assert working_time_between(start, end, calendar, pauses) == reference_between(start, end, calendar, pauses)
+    assert add_working_time(start, 9000, calendar, pauses) == reference_add(start, 9000, calendar, pauses)
+
+
+def test_always_is_one_shared_calendar():
+    assert Calendar.always() is Calendar.always()
