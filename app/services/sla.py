@@ -29,10 +29,10 @@ from datetime import date, datetime, timedelta, timezone
 from functools import cache, lru_cache
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from app.extensions import db
-from app.models import SLA_TARGETS, Message, SlaPolicy, Team, Ticket, TicketPause, TicketSla, User
+from app.models import SLA_TARGETS, Message, SlaPolicy, Team, TeamMember, Ticket, TicketPause, TicketSla, User
 from app.models.base import utcnow
 from app.services import jobs, messaging, notifications
 from app.services.working_time import Calendar, add_working_time, working_time_between
@@ -410,12 +410,19 @@ def escalation_moment(row: TicketSla) -> datetime | None:
     return row.deadline - timedelta(hours=policy.escalate_hours)
 
 
+# What a failure notice or an escalation reads, in three queries instead of a dozen lazy loads.
+_FOR_NOTICE = (joinedload(TicketSla.policy),
+               joinedload(TicketSla.ticket).options(
+                   joinedload(Ticket.assignee), selectinload(Ticket.slas), joinedload(Ticket.team)
+                   .selectinload(Team.members).joinedload(TeamMember.user)))
+
+
 def check_target(row_id: int, now: datetime | None = None) -> str | None:
     """What the deadline job and the sweep do for one target: record its failure once its
     deadline passed, or escalate once its escalation moment came. Returns "failed",
     "escalated", or None (nothing due: reached, moved, or done by someone else)."""
     now = now or clock()
-    row = db.session.get(TicketSla, row_id)
+    row = db.session.get(TicketSla, row_id, options=_FOR_NOTICE)
     if row is None or row.status != "ongoing" or row.deadline is None:
         return None
     if row.deadline <= now:
@@ -435,7 +442,7 @@ def record_failure(row: TicketSla, now: datetime) -> bool:
                                 TicketSla.failure_notified_at.is_(None))
         .values(status="failed", failure_notified_at=now).execution_options(synchronize_session=False)
     ).rowcount
-    db.session.refresh(row)
+    db.session.refresh(row, ["status", "failure_notified_at"])
     if not claimed:
         return False
     ticket, policy = row.ticket, row.policy
@@ -458,7 +465,7 @@ def escalate(row: TicketSla, now: datetime) -> bool:
                                 TicketSla.escalated_at.is_(None))
         .values(escalated_at=now).execution_options(synchronize_session=False)
     ).rowcount
-    db.session.refresh(row)
+    db.session.refresh(row, ["status", "escalated_at"])
     if not claimed:
         return False
     ticket, policy = row.ticket, row.policy
