@@ -3,6 +3,7 @@
     python -m bench.helpdesk --db postgresql                  # 100k tickets x 10 messages
     python -m bench.helpdesk --db both --tickets 20000        # smaller, both databases
     python -m bench.helpdesk --db postgresql --reuse          # measure the last seeded database
+    python -m bench.helpdesk --db both --seed-only            # seed now, measure later with --reuse
 
 Each database gets a fresh copy (`hilo_bench_helpdesk`), built with the migrations and filled by
 the same code as `flask demo seed` (10 teams, 5 agents each, every ticket open: the first team
@@ -235,6 +236,7 @@ def main(argv=None) -> int:
     parser.add_argument("--breaches", type=int, default=SWEEP_BREACHES)
     parser.add_argument("--reuse", action="store_true", help="measure the database seeded by the last run")
     parser.add_argument("--no-http", action="store_true", help="only the in-process measurements")
+    parser.add_argument("--seed-only", action="store_true", help="seed the databases, measure later with --reuse")
     args = parser.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
     deadlines = measure_deadlines(DEADLINES)
@@ -243,6 +245,8 @@ def main(argv=None) -> int:
             meta = json.loads((OUT / f"helpdesk-meta-{db}.json").read_text())
         else:
             meta = seed(db, args.tickets, args.messages_per_ticket)
+            if args.seed_only:
+                continue
         http = None if args.no_http else measure_http(meta, args.requests)
         sweep = measure_sweep(meta, args.breaches)
         report(meta, http, sweep, deadlines)
