@@ -17,7 +17,7 @@ from app.config import Config
 from app.extensions import csrf, db, htmx, limiter, login_manager, migrate, sock
 
 BLUEPRINTS = ("main", "auth", "admin", "contacts", "chatter", "activities", "inbox", "discuss", "ws", "search", "api", "helpdesk",
-              "canned")
+              "canned", "support", "portal")
 
 # No inline script anywhere; htmx's own indicator styles are turned off in base.html.
 CSP = (

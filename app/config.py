@@ -92,6 +92,16 @@ class Config:
         self.SEARCH_RATE_LIMIT = os.environ.get("SEARCH_RATE_LIMIT", "120 per minute")  # per user
         self.TOKEN_MAX_AGE = _int("TOKEN_MAX_AGE", 3 * 24 * 3600)  # invitation / reset links
         self.LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
+        # Customers (SPEC §6): a ticket's access and rating links in mails, the portal's sign-in
+        # link, and what one visitor may send to the website form and the sign-in page.
+        self.TICKET_LINK_MAX_AGE = _int("TICKET_LINK_MAX_AGE", 30 * 24 * 3600)
+        self.PORTAL_LOGIN_MAX_AGE = _int("PORTAL_LOGIN_MAX_AGE", 3600)
+        self.PORTAL_LOGIN_RATE_LIMIT = os.environ.get("PORTAL_LOGIN_RATE_LIMIT", "5 per minute; 20 per day")
+        self.SUPPORT_FORM_IP_LIMIT = os.environ.get("SUPPORT_FORM_IP_LIMIT", "10 per minute; 100 per day")
+        self.SUPPORT_FORM_EMAIL_LIMIT = os.environ.get("SUPPORT_FORM_EMAIL_LIMIT", "3 per minute; 10 per day")
+        self.SUPPORT_MAX_ATTACHMENTS = _int("SUPPORT_MAX_ATTACHMENTS", 5)
+        self.SUPPORT_MAX_ATTACHMENT_BYTES = _int("SUPPORT_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024)
+        self.RATING_COMMENT_MAX_CHARS = _int("RATING_COMMENT_MAX_CHARS", 2000)
         self.RATELIMIT_STORAGE_URI = self.REDIS_URL or "memory://"
         self.RATELIMIT_HEADERS_ENABLED = True
         self.RQ_QUEUE = os.environ.get("RQ_QUEUE", "hilo")

@@ -13,6 +13,7 @@ from app.models.helpdesk import (
     CannedResponse, SlaPolicy, TicketPause, TicketSla, Timesheet, WorkingCalendar, SLA_TARGETS, SLA_STATUSES,
     ESCALATIONS,
 )
+from app.models.customers import FaqArticle, FormField, Rating, FIELD_KINDS, FIELD_TARGETS, RATINGS
 
 __all__ = [
     "User", "ROLES", "Contact", "Thread", "ThreadMixin", "Message", "MessageReaction", "MessageRecipient",
@@ -21,5 +22,6 @@ __all__ = [
     "ACTIVITY_TYPES", "ImapCursor", "InboundMail", "MailAlias", "OutboxMail", "Channel", "ChannelMember",
     "CHANNEL_KINDS", "Stage", "Tag", "Team", "TeamMember", "Ticket", "TicketType", "ASSIGNMENT_METHODS",
     "PRIORITIES", "CannedResponse", "SlaPolicy", "TicketPause", "TicketSla", "Timesheet", "WorkingCalendar",
-    "SLA_TARGETS", "SLA_STATUSES", "ESCALATIONS",
+    "SLA_TARGETS", "SLA_STATUSES", "ESCALATIONS", "FaqArticle", "FormField", "Rating", "FIELD_KINDS",
+    "FIELD_TARGETS", "RATINGS",
 ]

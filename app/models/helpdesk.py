@@ -6,8 +6,8 @@ ticket); a portal user reads the tickets whose customer is their contact.
 """
 from datetime import date, datetime
 
-from sqlalchemy import (Boolean, CheckConstraint, Column, Float, ForeignKey, Index, Integer, String, Table, Text,
-                        UniqueConstraint, exists, select, text, true)
+from sqlalchemy import (JSON, Boolean, CheckConstraint, Column, Float, ForeignKey, Index, Integer, String, Table,
+                        Text, UniqueConstraint, exists, select, text, true)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -46,6 +46,10 @@ class Team(db.Model):
     use_sla: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     use_ratings: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     customers_may_close: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # A customer's reply to a closed ticket moves it back to the first open stage.
+    reopen_on_reply: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    # Markdown shown beside the website form (opening hours, what to include, …).
+    form_side_text: Mapped[str] = mapped_column(Text, default="", server_default=text("''"))
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     # Working hours for SLA deadlines (none: around the clock).
     calendar_id: Mapped[int | None] = mapped_column(ForeignKey("helpdesk_calendars.id", ondelete="SET NULL"))
@@ -58,6 +62,8 @@ class Team(db.Model):
                            order_by="TeamMember.id")
     stages = relationship("Stage", secondary=stage_teams, back_populates="teams",
                           order_by="(Stage.sequence, Stage.id)")
+    form_fields = relationship("FormField", back_populates="team", cascade="all, delete-orphan",
+                               order_by="(FormField.sequence, FormField.id)")
 
     __table_args__ = (CheckConstraint("assignment in ('manual', 'random', 'balanced')", name="assignment"),)
 
@@ -138,6 +144,8 @@ class Ticket(ThreadMixin, db.Model):
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"), index=True)
     description: Mapped[str] = mapped_column(Text, default="")  # sanitised HTML
     source: Mapped[str] = mapped_column(String(10), default="manual")  # manual | email | web | livechat
+    # Answers to the website form's extra fields kept as data: {label: value}, in form order.
+    extra_data: Mapped[dict] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     stage_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -158,6 +166,7 @@ class Ticket(ThreadMixin, db.Model):
                         order_by="TicketSla.id")
     timesheets = relationship("Timesheet", back_populates="ticket", cascade="all, delete-orphan",
                               order_by="(Timesheet.day, Timesheet.id)")
+    rating = relationship("Rating", back_populates="ticket", uselist=False, cascade="all, delete-orphan")
 
     __table_args__ = (
         CheckConstraint("priority between 0 and 3", name="priority"),

@@ -222,7 +222,7 @@ def link_lifetime() -> str:
     return f"{count} {unit}{'s' if count != 1 else ''}"
 
 
-def _external_url(endpoint: str, **values) -> str:
+def external_url(endpoint: str, **values) -> str:
     """An absolute link on BASE_URL for a mail, with or without a current request."""
     if has_request_context():
         path = url_for(endpoint, **values)
@@ -240,7 +240,7 @@ def request_password_reset(email: str) -> OutboxMail | None:
     user = find_user_by_email(email or "")
     if user is None or not user.active:
         return None
-    link = _external_url("auth.reset_password", token=make_token(user, "reset"))
+    link = external_url("auth.reset_password", token=make_token(user, "reset"))
     context = {"user": user, "link": link, "lifetime": link_lifetime()}
     return mailer.send_mail(
         user.email, f"Reset your {current_app.config['COMPANY_NAME']} password",
@@ -301,7 +301,7 @@ def send_invitation(user: User, invited_by: User | None = None) -> OutboxMail:
     if not user.active:
         raise AccountError(f"{user.name} is deactivated; reactivate the account first.")
     user.session_token = secrets.token_hex(16)  # only the newest link works
-    link = _external_url("auth.accept_invite", token=make_token(user, "invite"))
+    link = external_url("auth.accept_invite", token=make_token(user, "invite"))
     company = current_app.config["COMPANY_NAME"]
     place = "Hilo" if company == "Hilo" else f"{company} on Hilo"
     context = {"user": user, "link": link, "invited_by": invited_by, "place": place,

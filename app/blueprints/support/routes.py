@@ -1,0 +1,1 @@
+"""Routes of the help center and the website forms."""
