@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("portal", __name__, url_prefix="/my")
 
-from app.blueprints.portal import routes  # noqa: E402,F401
+from app.blueprints.portal import ratings, routes  # noqa: E402,F401

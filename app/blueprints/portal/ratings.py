@@ -1,0 +1,1 @@
+"""Rating a closed ticket: the page a rating mail links to."""
