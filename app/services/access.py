@@ -119,11 +119,11 @@ def can_subscribe(user, topic: str) -> bool:
         return int(ident) == user.id
     if kind == "thread":
         return can_read_thread(user, db.session.get(Thread, int(ident)))
-    if kind == "helpdesk-team":  # a team's board: its members and admins
+    if kind == "helpdesk-team":  # a team's board: its members and admins, while the team is active
         from app.models import Team
 
         team = db.session.get(Team, int(ident))
-        return team is not None and (user.is_admin or team.has_member(user))
+        return team is not None and team.active and (user.is_admin or team.has_member(user))
     return False
 
 

@@ -18,7 +18,7 @@ from app.extensions import db
 from app.models import (ASSIGNMENT_METHODS, PRIORITIES, Contact, Stage, Tag, Team, TeamMember, Ticket, TicketType,
                         User)
 from app.models.base import utcnow
-from app.models.helpdesk import ESCALATIONS, SlaPolicy, WorkingCalendar, ticket_tags
+from app.models.helpdesk import ESCALATIONS, SlaPolicy, TicketSla, WorkingCalendar, ticket_tags
 from app.services import helpdesk, sla, stage_mail, working_time
 from app.services.helpdesk import HelpdeskError
 
@@ -241,6 +241,7 @@ def update_stage(stage: Stage, *, name: str, teams=(), is_closing=False, is_fold
     stage.teams = teams
     stage.is_closing, stage.is_folded, stage.pauses_sla = bool(is_closing), bool(is_folded), bool(pauses_sla)
     stage.mail_subject, stage.mail_body = mail_subject, mail_body
+    moved = sequence is not None and sequence != stage.sequence
     if sequence is not None:
         stage.sequence = sequence
     if closing_changed:
@@ -252,14 +253,32 @@ def update_stage(stage: Stage, *, name: str, teams=(), is_closing=False, is_fold
     db.session.flush()
     if closing_changed or pauses_changed:
         _refresh_tickets_in(stage)
+    if moved:
+        _refresh_after_reorder([stage])
 
 
 def _refresh_tickets_in(stage: Stage) -> None:
     """The SLA clocks of the stage's tickets follow its changed flags as after a move into it
     (sla.refresh): pauses open or end, resolution is reached or restarted, reply clocks of
     closed tickets stop. Only these tickets can change: the flags mean nothing to the others."""
+    _refresh_tickets(Ticket.stage_id == stage.id)
+
+
+def _refresh_after_reorder(stages: list[Stage]) -> None:
+    """A resolution target is reached at its stage "or a later one": when stages change places,
+    the tickets in them, and the tickets whose target names one of them, may have crossed."""
+    ids = [stage.id for stage in stages]
+    if not db.session.scalar(select(SlaPolicy.id).where(SlaPolicy.resolution_stage_id.is_not(None)).limit(1)):
+        return
+    aimed = select(TicketSla.ticket_id).join(SlaPolicy, SlaPolicy.id == TicketSla.policy_id).where(
+        TicketSla.target == "resolution", SlaPolicy.resolution_stage_id.in_(ids))
+    _refresh_tickets(Ticket.stage_id.in_(ids) | Ticket.id.in_(aimed))
+
+
+def _refresh_tickets(condition) -> None:
+    """sla.refresh every ticket matching `condition`, a batch at a time."""
     last_id = 0
-    while ids := list(db.session.scalars(select(Ticket.id).where(Ticket.stage_id == stage.id, Ticket.id > last_id)
+    while ids := list(db.session.scalars(select(Ticket.id).where(condition, Ticket.id > last_id)
                                          .order_by(Ticket.id).limit(sla.RECOMPUTE_BATCH))):
         for ticket in db.session.scalars(select(Ticket).where(Ticket.id.in_(ids))
                                          .options(selectinload(Ticket.slas), selectinload(Ticket.tags))).all():
@@ -279,6 +298,7 @@ def move_stage(stage: Stage, direction: str) -> bool:
     for position, each in enumerate(stages, start=1):
         each.sequence = position * 10
     db.session.flush()
+    _refresh_after_reorder([stages[index], stages[other]])
     return True
 
 

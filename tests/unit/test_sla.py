@@ -177,6 +177,24 @@ def test_resolution_is_reached_in_the_policy_stage_or_a_later_one(team, users, c
     assert "first_reply" not in {t for _, t in targets(ticket)}  # closed: nobody has to answer it
 
 
+def test_reordering_stages_moves_resolution_with_them(team, users, clock):
+    from app.services import helpdesk_config
+
+    policy(team, resolution_stage=stage("Waiting on customer"))
+    ticket = open_ticket(team, clock, users)
+    helpdesk.move(ticket, stage("In progress"), users.agent)
+    db.session.commit()
+    assert targets(ticket)["Gold", "resolution"].status == "ongoing"
+    # "In progress" now comes after "Waiting on customer": the ticket is past its resolution stage.
+    assert helpdesk_config.move_stage(stage("In progress"), "down") is True
+    db.session.commit()
+    assert targets(ticket)["Gold", "resolution"].status == "reached"
+    # And back before it: resolution restarts.
+    assert helpdesk_config.move_stage(stage("In progress"), "up") is True
+    db.session.commit()
+    assert targets(ticket)["Gold", "resolution"].status == "ongoing"
+
+
 def test_reopening_restarts_resolution_unless_it_failed(team, users, clock):
     policy(team, resolution_hours=8)
     ticket = open_ticket(team, clock, users)

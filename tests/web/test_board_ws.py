@@ -27,6 +27,13 @@ def test_a_board_socket_of_no_team_is_refused(live_server, make_client, users, c
     assert_refused(connect(live_server, session_cookie(make_client, users.admin), topic))
 
 
+@pytest.mark.parametrize("who", ["agent", "admin"])
+def test_an_archived_teams_board_socket_is_refused(live_server, make_client, users, care, who):
+    care.active = False
+    db.session.commit()
+    assert_refused(connect(live_server, session_cookie(make_client, getattr(users, who)), board.topic(care.id)))
+
+
 def test_one_refused_topic_refuses_the_socket(live_server, make_client, users, care):
     """A member of Billing asking for both boards gets neither."""
     billing = helpdesk.teams_of(users.agent2)[0]
