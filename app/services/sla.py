@@ -411,10 +411,9 @@ def escalation_moment(row: TicketSla) -> datetime | None:
 
 
 # What a failure notice or an escalation reads, in three queries instead of a dozen lazy loads.
-_FOR_NOTICE = (joinedload(TicketSla.policy),
-               joinedload(TicketSla.ticket).options(
-                   joinedload(Ticket.assignee), selectinload(Ticket.slas), joinedload(Ticket.team)
-                   .selectinload(Team.members).joinedload(TeamMember.user)))
+# What a failure notice or an escalation reads of the ticket, loaded once something is due.
+_FOR_NOTICE = (joinedload(Ticket.assignee), selectinload(Ticket.slas),
+               joinedload(Ticket.team).selectinload(Team.members).joinedload(TeamMember.user))
 
 
 def check_target(row_id: int, now: datetime | None = None) -> str | None:
@@ -422,15 +421,22 @@ def check_target(row_id: int, now: datetime | None = None) -> str | None:
     deadline passed, or escalate once its escalation moment came. Returns "failed",
     "escalated", or None (nothing due: reached, moved, or done by someone else)."""
     now = now or clock()
-    row = db.session.get(TicketSla, row_id, options=_FOR_NOTICE)
+    row = db.session.get(TicketSla, row_id)
     if row is None or row.status != "ongoing" or row.deadline is None:
         return None
     if row.deadline <= now:
+        _load_for_notice(row)
         return "failed" if record_failure(row, now) else None
     moment = escalation_moment(row)
     if moment is not None and moment <= now and row.escalated_at is None:
+        _load_for_notice(row)
         return "escalated" if escalate(row, now) else None
     return None
+
+
+def _load_for_notice(row: TicketSla) -> None:
+    """The ticket, its team, leads and targets in three queries (they land in the session)."""
+    db.session.scalars(select(Ticket).where(Ticket.id == row.ticket_id).options(*_FOR_NOTICE)).one()
 
 
 def record_failure(row: TicketSla, now: datetime) -> bool:
