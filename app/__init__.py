@@ -19,6 +19,8 @@ from app.extensions import csrf, db, htmx, limiter, login_manager, migrate, sock
 BLUEPRINTS = ("main", "auth", "admin", "contacts", "chatter", "activities", "inbox", "discuss", "ws", "search", "api", "helpdesk",
               "canned", "support", "portal")
 
+CUSTOMER_BLUEPRINTS = ("support", "portal")
+
 # No inline script anywhere; htmx's own indicator styles are turned off in base.html.
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -122,7 +124,12 @@ def staff_required(view):
 
 def _register_errors(app: Flask) -> None:
     def render_error(code: int, title: str, detail: str):
-        template = "errors/_error.html" if wants_fragment() else "errors/error.html"
+        if wants_fragment():
+            template = "errors/_error.html"
+        elif request.blueprint in CUSTOMER_BLUEPRINTS:  # customers never see the staff chrome
+            template = "customer/error.html"
+        else:
+            template = "errors/error.html"
         return render_template(template, code=code, title=title, detail=detail), code
 
     @app.errorhandler(CSRFError)
@@ -172,7 +179,8 @@ def _register_headers(app: Flask) -> None:
         response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        if not g.get("frameable"):  # the website form's embed (blueprints/support) may be framed
+            response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
         if request.htmx:
             response.headers.add("Vary", "HX-Request")
         return response

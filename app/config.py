@@ -99,6 +99,8 @@ class Config:
         self.PORTAL_LOGIN_RATE_LIMIT = os.environ.get("PORTAL_LOGIN_RATE_LIMIT", "5 per minute; 20 per day")
         self.SUPPORT_FORM_IP_LIMIT = os.environ.get("SUPPORT_FORM_IP_LIMIT", "10 per minute; 100 per day")
         self.SUPPORT_FORM_EMAIL_LIMIT = os.environ.get("SUPPORT_FORM_EMAIL_LIMIT", "3 per minute; 10 per day")
+        # A website form sent sooner than this after it was shown is a bot's (tests set 0).
+        self.SUPPORT_FORM_MIN_SECONDS = _int("SUPPORT_FORM_MIN_SECONDS", 3)
         self.SUPPORT_MAX_ATTACHMENTS = _int("SUPPORT_MAX_ATTACHMENTS", 5)
         self.SUPPORT_MAX_ATTACHMENT_BYTES = _int("SUPPORT_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024)
         self.RATING_COMMENT_MAX_CHARS = _int("RATING_COMMENT_MAX_CHARS", 2000)

@@ -97,6 +97,9 @@ def init_app(app) -> None:
     app.jinja_env.filters["timeago"] = timeago
     app.jinja_env.filters["filesize"] = filesize
     app.jinja_env.filters["timeuntil"] = timeuntil
+    from app.services.helpcenter import render_markdown
+
+    app.jinja_env.filters["markdown"] = render_markdown
     from app.services.sla import sla_state
 
     app.jinja_env.globals["sla_state"] = sla_state

@@ -103,6 +103,7 @@ def app(database_url, redis_url, tmp_path_factory):
         "BASE_URL": "http://localhost",
         "REALTIME_PREFIX": f"hilo-test-{os.getpid()}",  # parallel runs on one Redis stay apart
         "SERVER_NAME": None,
+        "SUPPORT_FORM_MIN_SECONDS": 0,
     })
     with application.app_context():
         from flask_migrate import upgrade

@@ -212,10 +212,19 @@ class Ticket(ThreadMixin, db.Model):
         return user.contact_id is not None and user.contact_id == self.customer_id
 
     def on_message_posted(self, message) -> None:
-        """A message on the ticket's thread may reach or start SLA targets (services/sla.py)."""
-        from app.services import sla
+        """A customer's message reopens a closed ticket when the team says so; a message may
+        reach or start SLA targets (services/sla.py)."""
+        from app.services import helpdesk, sla
 
+        if self.is_closed and self.team.reopen_on_reply and sla.author_side(message) == "customer":
+            helpdesk.reopen(self)
         sla.message_posted(self, message)
+
+    def customer_link(self, contact) -> str | None:
+        """The access link put in mails to the ticket's customer (services/customer_links.py)."""
+        from app.services import customer_links
+
+        return customer_links.ticket_url(self) if contact is not None and contact.id == self.customer_id else None
 
     def __repr__(self) -> str:
         return f"<Ticket {self.ref}>"

@@ -51,7 +51,7 @@ def display_name(filename: str) -> str:
     return name[:200] or "file"
 
 
-def _size(upload) -> int:
+def file_size(upload) -> int:
     """Bytes in an upload, without reading it into memory when the stream can seek."""
     stream = upload.stream
     try:
@@ -66,7 +66,7 @@ def _size(upload) -> int:
         return len(data)
 
 
-def _too_large(limit: int) -> str:
+def size_label(limit: int) -> str:
     mb = limit / (1024 * 1024)
     return f"{mb:.0f} MB" if mb >= 1 else f"{limit // 1024} KB"
 
@@ -80,7 +80,7 @@ def check_uploads(uploads) -> None:
     limit = current_app.config["MAX_ATTACHMENT_BYTES"]
     empty, large = [], []
     for upload in uploads:
-        size = _size(upload)
+        size = file_size(upload)
         name = display_name(upload.filename)
         if size == 0:
             empty.append(f"“{name}”")
@@ -89,7 +89,7 @@ def check_uploads(uploads) -> None:
     problems = []
     if large:
         problems.append(f"{', '.join(large)} {'is' if len(large) == 1 else 'are'} larger than "
-                        f"{_too_large(limit)} (the limit per file)")
+                        f"{size_label(limit)} (the limit per file)")
     if empty:
         problems.append(f"{', '.join(empty)} {'is' if len(empty) == 1 else 'are'} empty")
     if problems:
@@ -118,7 +118,7 @@ def save(thread_id: int, message_id: int | None, upload, user_id: int | None) ->
             while chunk := upload.stream.read(CHUNK):
                 size += len(chunk)
                 if size > limit:
-                    raise AttachmentError(f"“{name}” is larger than {_too_large(limit)}.")
+                    raise AttachmentError(f"“{name}” is larger than {size_label(limit)}.")
                 out.write(chunk)
     except BaseException:
         path.unlink(missing_ok=True)

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
 from app.extensions import db
-from app.models import Contact, MailAlias, Message, Notification, Thread
+from app.models import Contact, FaqArticle, FormField, MailAlias, Message, Notification, Thread
 from app.models.base import utcnow
 from app.services import accounts, activities, helpdesk, messaging
 
@@ -139,6 +139,7 @@ def load(admin_password: str) -> None:
         _ticket_history(support, team, contacts, clock)
         _tickets(support, team, contacts)
         _canned_responses(support, team["alex"])
+        _help_center(support)
         db.session.flush()
         # Notify now rather than by the queued jobs, so the first page opened shows a full inbox
         # (the jobs then find nothing left to do).
@@ -390,3 +391,41 @@ def _canned_responses(support, admin) -> None:
          "just reply to this email and it reopens."),
     ):
         canned.create_response(shortcut=shortcut, title=title, body=body, team=team, by=admin).used_count = used
+
+
+FAQ = (
+    ("How do I reset my password?",
+     "Open the sign-in page and choose **Forgot your password?**. We email you a link that works "
+     "for a few hours.\n\nNo mail after five minutes? Check your spam folder, then write to us."),
+    ("Which plans include phone support?",
+     "Phone support comes with the **Business** and **Enterprise** plans:\n\n"
+     "- Business: weekdays, 9:00–18:00 CET\n- Enterprise: around the clock\n\n"
+     "Every plan includes email and chat support."),
+    ("How do I export my data?",
+     "Go to *Settings › Data* and choose **Export**. You get a ZIP of CSV files by email.\n\n"
+     "Large accounts may take up to an hour."),
+    ("Can I change the billing contact?",
+     "Yes: an account owner can change it under *Settings › Billing*. Invoices already sent keep "
+     "the old address."),
+)
+
+
+def _help_center(support) -> None:
+    """The support team's website form (published, two extra fields) and a few FAQ answers."""
+    support.use_website_form = True
+    support.use_ratings = True
+    support.customers_may_close = True
+    support.description = "Questions about your account, billing or the product."
+    support.form_side_text = ("**We answer within one working day**, Monday to Friday, 9:00–18:00 CET.\n\n"
+                              "Urgent outage? Choose *Urgent* as the impact and we'll call you back.\n\n"
+                              "Looking for an answer now? [Search the help center](/support).")
+    support.form_fields = [
+        FormField(key="impact", label="Impact", kind="select", choices="Low\nMedium\nHigh\nUrgent",
+                  default="Medium", target="priority", sequence=10,
+                  help_text="How much does this stop your work?"),
+        FormField(key="order", label="Order number", kind="text", placeholder="e.g. HD-10293", sequence=20),
+        FormField(key="phone", label="Phone", kind="phone", target="customer_phone", sequence=30,
+                  help_text="Only if you'd like a call back."),
+    ]
+    for sequence, (title, body) in enumerate(FAQ):
+        db.session.add(FaqArticle(team=support, title=title, body=body, sequence=sequence * 10))

@@ -16,7 +16,7 @@ from app.extensions import db
 from app.models import (ASSIGNMENT_METHODS, PRIORITIES, Contact, Follower, Stage, Tag, Team, TeamMember, Ticket,
                         TicketType, Thread, User)
 from app.models.base import utcnow
-from app.services import contacts, mailgate, messaging, sla, stage_mail
+from app.services import contacts, mailgate, messaging, ratings, sla, stage_mail
 from app.services.sanitize import clean_html, text_to_html
 
 # SPEC §4.2: the stages a new team starts with.
@@ -166,10 +166,20 @@ def move(ticket: Ticket, stage: Stage, by: User | None) -> None:
     before = messaging.snapshot(ticket)
     ticket.stage = stage
     ticket.stage_changed_at = utcnow()
+    was_closed = ticket.is_closed
     ticket.closed_at = (ticket.closed_at or utcnow()) if stage.is_closing else None
     messaging.track_changes(ticket, before, by)
     stage_mail.send_on_entry(ticket, stage)
     sla.refresh(ticket)
+    if ticket.is_closed and not was_closed:
+        ratings.ask(ticket)
+
+
+def reopen(ticket: Ticket) -> None:
+    """Back to the team's first open stage (a customer wrote again after it was closed)."""
+    stage = first_stage(ticket.team)
+    if stage is not None:
+        move(ticket, stage, None)
 
 
 def update(ticket: Ticket, by: User | None, *, title: str | None = None, priority: int | None = None,

@@ -65,7 +65,8 @@ ASSIGNMENT_HINTS = {
     "random": "Each new ticket goes to a member picked at random.",
     "balanced": "Each new ticket goes to the member with the fewest open tickets.",
 }
-TEAM_SWITCHES = ("use_email", "use_website_form", "use_livechat", "use_sla", "use_ratings", "customers_may_close")
+TEAM_SWITCHES = ("use_email", "use_website_form", "use_livechat", "use_sla", "use_ratings", "customers_may_close",
+                 "reopen_on_reply")
 
 
 @dataclass

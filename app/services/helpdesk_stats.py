@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, case, func, or_, select
 
 from app.extensions import db
-from app.models import PRIORITIES, SLA_TARGETS, Stage, Team, Ticket, TicketSla, User
+from app.models import PRIORITIES, SLA_TARGETS, Rating, Stage, Team, Ticket, TicketSla, User
 
 UTC = timezone.utc
 PERIODS = (7, 30, 90)  # the reports' choice of "last N days"
@@ -149,6 +149,48 @@ class TeamCard:
     urgent: int = 0
     sla_failed: int = 0
     average_open_hours: float | None = None
+    satisfaction: "Satisfaction | None" = None  # the ratings of the last SATISFACTION_DAYS
+
+
+@dataclass(frozen=True)
+class Satisfaction:
+    """Customers' ratings: how many of each face; the share of satisfied is the headline."""
+
+    label: str = ""
+    satisfied: int = 0
+    okay: int = 0
+    dissatisfied: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.satisfied + self.okay + self.dissatisfied
+
+    @property
+    def percent(self) -> int | None:
+        return round(100 * self.satisfied / self.total) if self.total else None
+
+
+SATISFACTION_DAYS = 30
+
+
+def satisfaction_by(column, ids, since: datetime, until: datetime | None = None) -> dict:
+    """{id of `column` (Rating.team_id or Rating.agent_id): Satisfaction} of ratings given since `since`."""
+    if not ids:
+        return {}
+    stmt = (select(column, Rating.value, func.count()).where(column.in_(list(ids)), Rating.updated_at >= since)
+            .group_by(column, Rating.value))
+    if until is not None:
+        stmt = stmt.where(Rating.updated_at < until)
+    return {key: Satisfaction("", *faces) for key, faces in _faces(stmt).items()}
+
+
+def _faces(stmt) -> dict:
+    """{key: (satisfied, okay, dissatisfied)} from rows of (key, rating value, count)."""
+    counts: dict = {}
+    for key, value, number in db.session.execute(stmt):
+        counts.setdefault(key, {})[value] = number
+    return {key: (faces.get("satisfied", 0), faces.get("okay", 0), faces.get("dissatisfied", 0))
+            for key, faces in counts.items()}
 
 
 @dataclass(frozen=True)
@@ -175,6 +217,7 @@ class Overview:
     my_average_open_hours: float | None
     teams_average_open_hours: float | None
     performance: Performance
+    satisfaction: Satisfaction | None = None  # my tickets' ratings, last SATISFACTION_DAYS
 
 
 def _hours_since(average_epoch, now: datetime) -> float | None:
@@ -196,14 +239,16 @@ def team_cards(teams: list[Team], now: datetime) -> list[TeamCard]:
         .where(Ticket.team_id.in_([t.id for t in teams]), Ticket.closed_at.is_(None))
         .group_by(Ticket.team_id)).all()
     found = {row[0]: row[1:] for row in rows}
+    rated = satisfaction_by(Rating.team_id, [t.id for t in teams if t.use_ratings],
+                            now - timedelta(days=SATISFACTION_DAYS))
     cards = []
     for team in teams:
         if team.id not in found:
-            cards.append(TeamCard(team))
+            cards.append(TeamCard(team, satisfaction=rated.get(team.id)))
             continue
         total, unassigned, urgent, failed, created = found[team.id]
         cards.append(TeamCard(team, total, int(unassigned or 0), int(urgent or 0), int(failed or 0),
-                              _hours_since(created, now)))
+                              _hours_since(created, now), rated.get(team.id)))
     return cards
 
 
@@ -243,8 +288,9 @@ def overview(user: User, teams: list[Team], tz: ZoneInfo, now: datetime) -> Over
     """Everything the dashboard shows for `user`, over `teams` (theirs)."""
     my_open, my_hours = average_open_hours(teams, now, assignee=user)
     _, teams_hours = average_open_hours(teams, now)
+    mine = satisfaction_by(Rating.agent_id, [user.id], now - timedelta(days=SATISFACTION_DAYS)).get(user.id)
     return Overview(team_cards(teams, now), my_open_tickets(user, teams), my_open, my_hours, teams_hours,
-                    performance(user, teams, tz, now))
+                    performance(user, teams, tz, now), mine)
 
 
 # ---- reports --------------------------------------------------------------------------------------
@@ -286,6 +332,8 @@ class Report:
     sla_total: SlaRow
     by_stage: list[tuple[str, int]]
     by_priority: list[tuple[str, int]]
+    satisfaction: list[Satisfaction] = field(default_factory=list)  # per agent, best first
+    satisfaction_total: Satisfaction = Satisfaction("All ratings")
 
     @property
     def created_total(self) -> int:
@@ -385,9 +433,24 @@ def report(teams: list[Team], days: int, tz: ZoneInfo, now: datetime) -> Report:
     span = period(days, tz, now)
     sla = sla_outcomes(teams, span)
     total = SlaRow("All targets", sum(r.reached for r in sla), sum(r.failed for r in sla))
+    rated, rated_total = satisfaction_rows(teams, span)
     return Report(span, span.dates, per_day(Ticket.created_at, teams, span, tz),
                   per_day(Ticket.closed_at, teams, span, tz), resolution(teams, span), sla, total,
-                  open_by_stage(teams), open_by_priority(teams))
+                  open_by_stage(teams), open_by_priority(teams), rated, rated_total)
+
+
+def satisfaction_rows(teams: list[Team], span: Period) -> tuple[list[Satisfaction], Satisfaction]:
+    """Ratings given in the period on `teams`' tickets: per agent (most rated first), and in all."""
+    stmt = (select(Rating.agent_id, Rating.value, func.count()).where(
+        Rating.team_id.in_([t.id for t in teams]), Rating.updated_at >= span.start, Rating.updated_at < span.end)
+        .group_by(Rating.agent_id, Rating.value))
+    counts = _faces(stmt)
+    names = dict(db.session.execute(select(User.id, User.name).where(User.id.in_([k for k in counts if k]))).all())
+    rows = [Satisfaction(names.get(agent_id, "Unassigned"), *faces) for agent_id, faces in counts.items()]
+    rows.sort(key=lambda row: (-row.total, row.label))
+    total = Satisfaction("All ratings", sum(r.satisfied for r in rows), sum(r.okay for r in rows),
+                         sum(r.dissatisfied for r in rows))
+    return rows, total
 
 
 # ---- chart geometry (pure) ------------------------------------------------------------------------

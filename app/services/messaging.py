@@ -332,8 +332,14 @@ def _send_to_contacts(message: Message, author: User | None, title: str, contact
     subject = message.subject or (f"Re: {title}" if title else "Message")
     references = thread_message_ids(message.thread_id, before_id=message.id)
     automatic = author is None and message.author_contact_id is None  # written by the system (a stage's mail)
+    customer_link = getattr(db.session.get(Thread, message.thread_id).record, "customer_link", None)
     for contact in contacts:
-        mail = mailer.send_mail(contact.email, subject, text, html_body, chatter_message_id=message.id,
+        link = customer_link(contact) if customer_link else None
+        text_part, html_part = text, html_body
+        if link:  # the record's own page for this contact, without an account (a ticket's access link)
+            text_part += f"\n\nView the conversation online: {link}"
+            html_part += f'<p><a href="{html.escape(link)}">View the conversation online</a></p>'
+        mail = mailer.send_mail(contact.email, subject, text_part, html_part, chatter_message_id=message.id,
                                 thread_id=message.thread_id, from_name=author.name if author else None,
                                 in_reply_to=references[-1] if references else None, references=references,
                                 auto=automatic)

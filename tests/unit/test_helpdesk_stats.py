@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import SlaPolicy, Stage, TicketSla
+from app.models import Rating, SlaPolicy, Stage, TicketSla
 from app.services import helpdesk, helpdesk_stats
 from app.services.helpdesk_stats import Performance, SlaRow
 
@@ -301,3 +301,41 @@ def test_a_team_without_tickets_reports_zeros(care):
         ("Urgent", 0.0, 0), ("High", 0.0, 0), ("Medium", 0.0, 0), ("Low", 0.0, 0)]
     assert report.sla_arcs() == []
 
+
+
+# ---- customer satisfaction ------------------------------------------------------------------------
+
+def rated(team, agent, value: str, when: datetime):
+    row = ticket(team, when - DAY, closed=when, assignee=agent)
+    db.session.add(Rating(ticket_id=row.id, team_id=team.id, agent_id=agent.id if agent else None,
+                          value=value, created_at=when, updated_at=when))
+    db.session.commit()
+
+
+def test_satisfaction_per_team_agent_and_period(users, care, billing):
+    care.use_ratings = True
+    for value in ("satisfied", "satisfied", "okay"):
+        rated(care, users.agent, value, NOW - DAY)
+    rated(care, users.agent2, "dissatisfied", NOW - 2 * DAY)
+    rated(care, None, "satisfied", NOW - 3 * DAY)
+    rated(care, users.agent, "dissatisfied", NOW - 40 * DAY)  # before the period
+    rated(billing, users.agent2, "satisfied", NOW - DAY)  # a team outside the report
+
+    report = helpdesk_stats.report([care], 30, UTC, NOW)
+    assert [(r.label, r.satisfied, r.okay, r.dissatisfied) for r in report.satisfaction] == [
+        (users.agent.name, 2, 1, 0), (users.agent2.name, 0, 0, 1), ("Unassigned", 1, 0, 0)]
+    assert (report.satisfaction_total.total, report.satisfaction_total.percent) == (5, 60)
+
+    overview = helpdesk_stats.overview(users.agent, [care], UTC, NOW)
+    assert (overview.satisfaction.total, overview.satisfaction.percent) == (3, 67)
+    [card] = overview.teams
+    assert (card.satisfaction.total, card.satisfaction.percent) == (5, 60)
+
+
+def test_no_ratings_read_as_none_not_zero(users, care):
+    care.use_ratings = True
+    db.session.commit()
+    overview = helpdesk_stats.overview(users.agent, [care], UTC, NOW)
+    assert overview.satisfaction is None and overview.teams[0].satisfaction is None
+    report = helpdesk_stats.report([care], 30, UTC, NOW)
+    assert report.satisfaction == [] and report.satisfaction_total.percent is None

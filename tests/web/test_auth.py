@@ -44,10 +44,10 @@ def test_staff_sign_in_lands_in_the_app(client, users):
     assert db.session.get(User, users.admin.id).last_login_at is not None
 
 
-def test_portal_users_land_on_their_profile(client, users):
+def test_portal_users_land_on_their_tickets(client, users):
     response = post_login(client, users.portal.email, PASSWORD)
     assert response.status_code == 302
-    assert response.headers["Location"] == "/profile"
+    assert response.headers["Location"] == "/my/tickets"
 
 
 @pytest.mark.parametrize("email, password", [
@@ -337,10 +337,10 @@ def test_accepting_an_invitation_sets_name_and_password_and_signs_in(client, use
     assert user.last_login_at is not None
 
 
-def test_portal_invitees_land_on_their_profile(client, users):
+def test_portal_invitees_land_on_their_tickets(client, users):
     _, path = invite("customer@customer.test", "Cu Stomer", "portal")
     response = accept(client, path)
-    assert response.status_code == 302 and response.headers["Location"] == "/profile"
+    assert response.status_code == 302 and response.headers["Location"] == "/my/tickets"
 
 
 def test_invitation_link_works_once(client, users, make_client):

@@ -1,7 +1,9 @@
 """Helpdesk dashboard and reports pages: who may see them, and that bad parameters never fail."""
 import pytest
+from sqlalchemy import select
 
 from app.extensions import db
+from app.models import Rating, Ticket
 from app.services import helpdesk
 from tests.web.conftest import sign_in
 
@@ -43,3 +45,15 @@ def test_a_user_in_no_team_gets_an_empty_state(client, users, world):
     db.session.delete(world.billing.members[0])
     db.session.commit()
     assert "not in a helpdesk team yet" in client.get("/helpdesk").get_data(as_text=True)
+
+
+def test_ratings_show_on_the_dashboard_and_the_reports(client, users, world):
+    world.care.use_ratings = True
+    ticket = db.session.scalar(select(Ticket).where(Ticket.team_id == world.care.id))
+    db.session.add(Rating(ticket_id=ticket.id, team_id=world.care.id, agent_id=users.agent.id, value="satisfied"))
+    db.session.commit()
+    sign_in(client, users.agent)
+    page = client.get("/helpdesk").get_data(as_text=True)
+    assert "100% satisfied" in page
+    report = client.get(f"/helpdesk/reports?team={world.care.id}").get_data(as_text=True)
+    assert "Customer satisfaction by agent" in report and users.agent.name in report

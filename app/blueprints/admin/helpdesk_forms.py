@@ -41,6 +41,7 @@ class TeamForm(FlaskForm):
     use_sla = BooleanField("SLA: deadlines from the team's policies")
     use_ratings = BooleanField("Ratings: ask the customer for a rating when a ticket closes")
     customers_may_close = BooleanField("Customers may close their tickets")
+    reopen_on_reply = BooleanField("A customer's reply reopens a closed ticket", default=True)
     calendar = SelectField("Working hours", coerce=optional_id)
     daily_target = IntegerField("Daily target", default=5,
                                 validators=[InputRequired("Enter a number of tickets."),
@@ -109,3 +110,34 @@ class PolicyForm(FlaskForm):
     escalate_hours = FloatField("Escalate this many hours before a deadline", validators=[Optional()])
     escalate_action = SelectField("Escalation", choices=ESCALATION_CHOICES, default="")
     active = BooleanField("Active", default=True)
+
+
+class FormFieldForm(FlaskForm):
+    """One extra field of a team's website form (the rules: services/helpcenter.py)."""
+
+    label = StringField("Label", validators=[DataRequired("A field needs a label."), Length(max=80)], filters=[_strip])
+    key = StringField("Name", validators=[DataRequired("Give the field a name."), Length(max=40)], filters=[_strip])
+    kind = SelectField("Type", choices=[("text", "Text"), ("email", "Email"), ("phone", "Phone"), ("url", "Web address"),
+                                        ("select", "Choice list")])
+    placeholder = StringField("Placeholder", validators=[Length(max=120)])
+    help_text = StringField("Help text", validators=[Length(max=300)])
+    default = StringField("Default value", validators=[Length(max=200)])
+    choices = TextAreaField("Choices (one per line)", validators=[Length(max=4000)])
+    required = BooleanField("Required")
+    visible = BooleanField("Shown on the form", default=True)
+    target = SelectField("The answer goes to", choices=[
+        ("extra", "The ticket's form details"), ("priority", "Priority (Low, Medium, High, Urgent)"),
+        ("type", "Ticket type (by name)"), ("tags", "Tags (existing ones, comma-separated)"),
+        ("customer_phone", "Customer's phone"), ("customer_company", "Customer's company")])
+
+
+class SideTextForm(FlaskForm):
+    form_side_text = TextAreaField("Side text (Markdown)", validators=[Length(max=5000)])
+
+
+class ArticleForm(FlaskForm):
+    title = StringField("Question", validators=[DataRequired("An answer needs a title."), Length(max=200)],
+                        filters=[_strip])
+    body = TextAreaField("Answer (Markdown)", validators=[Length(max=50_000)])
+    sequence = IntegerField("Order", default=10, validators=[Optional(), NumberRange(min=0, max=100_000)])
+    published = BooleanField("Published", default=True)

@@ -36,8 +36,11 @@ def safe_next(target: str | None) -> str | None:
 
 
 def _landing(user: User) -> str:
-    """Where a user goes after signing in: staff to the app, portal users to their profile."""
-    return url_for("main.home") if user.is_staff else url_for("auth.profile")
+    """Where a user goes after signing in: staff to the app, customers to their tickets, other
+    portal users (invited without a customer record) to their profile."""
+    if user.is_staff:
+        return url_for("main.home")
+    return url_for("portal.tickets") if user.contact_id else url_for("auth.profile")
 
 
 def _sign_in(user: User, remember: bool = False) -> None:

@@ -435,6 +435,11 @@ def download(attachment_id: int):
     attachment = db.session.get(Attachment, attachment_id)
     if not access.can_download(current_user, attachment):
         abort(404)
+    return send_attachment(attachment)
+
+
+def send_attachment(attachment: Attachment):
+    """The response for a file the caller may read (the portal's shared links use it too)."""
     try:
         with attachment_store.open_file(attachment) as fh:
             image_type = attachment_store.sniff_raster(fh.read(16))
