@@ -89,8 +89,8 @@ def visible_fields(team: Team) -> list[FormField]:
 
 
 def excerpt(article: FaqArticle, length: int = 180) -> str:
-    text = re.sub(r"[#>*_`\[\]()!-]+", " ", article.body or "")
-    text = " ".join(text.split())
+    """The answer's first words as plain text (its Markdown rendered, then the tags dropped)."""
+    text = render_markdown(article.body).striptags()
     return text if len(text) <= length else text[:length].rsplit(" ", 1)[0] + "…"
 
 

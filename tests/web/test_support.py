@@ -73,6 +73,12 @@ def test_markdown_links_cannot_run_script():
     assert "href" not in html and "<img" not in html  # shown as text, never a link or an element
 
 
+def test_an_excerpt_is_the_answers_text_without_markup():
+    article = FaqArticle(body="## Steps\n\nUse **Forgot password** on the [sign-in page](https://x.test).\n\n<b>x</b>")
+    assert helpcenter.excerpt(article) == "Steps Use Forgot password on the sign-in page. <b>x</b>"
+    assert helpcenter.excerpt(FaqArticle(body="word " * 100), 20) == "word word word word…"
+
+
 @pytest.mark.parametrize("slug_of", ["hidden", "missing"])
 def test_unpublished_or_unknown_forms_are_404(client, desk, slug_of):
     slug = desk.hidden.slug if slug_of == "hidden" else "no-such-team"
