@@ -7,6 +7,7 @@ FAQ articles and side texts are Markdown rendered without raw HTML, then sanitis
 """
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from flask import current_app, render_template
@@ -89,8 +90,15 @@ def visible_fields(team: Team) -> list[FormField]:
 
 
 def excerpt(article: FaqArticle, length: int = 180) -> str:
-    """The answer's first words as plain text (its Markdown rendered, then the tags dropped)."""
-    text = render_markdown(article.body).striptags()
+    """The answer's first words as plain text (the template escapes it)."""
+    return _plain_start(article.body or "", length)
+
+
+@lru_cache(maxsize=4096)
+def _plain_start(body: str, length: int) -> str:
+    """The start of the Markdown rendered and the tags dropped (raw HTML is escaped by the
+    renderer, so nothing here is markup). Cached by text: a list of answers renders each once."""
+    text = Markup(_markdown.render(body[:4 * length])).striptags()
     return text if len(text) <= length else text[:length].rsplit(" ", 1)[0] + "…"
 
 

@@ -11,6 +11,7 @@ import time
 from flask import abort, current_app, g, make_response, redirect, render_template, request, url_for
 from flask_limiter import RateLimitExceeded
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from limits import parse_many
 
 from app import CSP, wants_fragment
 from app.blueprints.support import bp
@@ -123,8 +124,6 @@ def embed(slug: str):
 @bp.post("/support/<slug>")
 @csrf.exempt
 @limiter.limit(lambda: current_app.config["SUPPORT_FORM_IP_LIMIT"])
-@limiter.limit(lambda: current_app.config["SUPPORT_FORM_EMAIL_LIMIT"], key_func=_email_key,
-               deduct_when=lambda response: response.status_code in (200, 303))
 def submit(slug: str):
     """Open a ticket from the form; errors come back inline with everything the visitor typed."""
     team = _team_or_404(slug)
@@ -141,6 +140,8 @@ def submit(slug: str):
     except helpcenter.FormErrors as err:
         return _render_form(team, embedded=embedded, values=values, errors=err.errors, status=INVALID,
                             form_error="Some fields need your attention.")
+    if not _count_for_address():
+        return _limited(team)
     ticket = helpcenter.submit(team, submission)
     db.session.commit()
     target = url_for("support.thanks", token=_signer("thanks").dumps(ticket.id), embedded=1 if embedded else None)
@@ -168,14 +169,30 @@ def thanks(token: str):
     return _frameable(response) if embedded else response
 
 
+def _count_for_address() -> bool:
+    """Take one from the sender address's SUPPORT_FORM_EMAIL_LIMIT, False when it is used up.
+
+    Only a valid submission counts (a mistyped form costs nothing), and each hit is one atomic
+    step in the limiter's storage (Redis when configured), so concurrent posts cannot overshoot.
+    """
+    key = _email_key()
+    return all(limiter.limiter.hit(item, "support-form", key)
+               for item in parse_many(current_app.config["SUPPORT_FORM_EMAIL_LIMIT"]))
+
+
 @bp.errorhandler(RateLimitExceeded)
 def too_many(err):
-    """A limit on the form: the page again with the visitor's text and a clear 429."""
+    """The client address's limit on the form."""
     slug = (request.view_args or {}).get("slug")
     team = helpcenter.published_team(slug) if slug and request.endpoint == "support.submit" else None
     if team is None:
         return render_template("customer/error.html", code=429, title="Too many requests",
                                detail="Wait a minute and try again."), 429
+    return _limited(team)
+
+
+def _limited(team):
+    """A limit on the form: the page again with the visitor's text and a clear 429."""
     message = ("You have sent several requests in a short time. Wait a few minutes and send this one "
                "again; your text is still here.")
     return _render_form(team, embedded=request.form.get("embedded") == "1", values=request.form,
