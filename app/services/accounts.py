@@ -20,7 +20,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from app.extensions import db
 from app.models import ROLES, Contact, OutboxMail, User
 from app.models.accounts import NOTIFY_CHOICES
-from app.models.base import utcnow
+from app.models.base import contains_pattern, utcnow
 from app.services import contacts, mailer
 from app.services.attachments import sniff_raster
 from app.services.transaction import on_commit
@@ -124,18 +124,13 @@ def user_status(user: User) -> str:
     return "active" if user.password_hash else "invited"
 
 
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def search_users(query: str = "", role: str = "", status: str = "", page: int = 1,
                  per_page: int | None = None):
     """One page (a Flask-SQLAlchemy Pagination) of users matching name/email, role and status."""
     stmt = select(User)
     query = (query or "").strip()
     if query:
-        pattern = _like(query.lower())
+        pattern = contains_pattern(query.lower())
         stmt = stmt.where(or_(func.lower(User.name).like(pattern, escape="\\"),
                               func.lower(User.email).like(pattern, escape="\\")))
     if role in ROLES:
@@ -171,10 +166,16 @@ def record_login(user: User) -> None:
 
 # ---- signed links (invitations and password resets) --------------------------------------
 
+def signer(purpose: str) -> URLSafeTimedSerializer:
+    """Signs and checks the tokens of emailed and shared links; each purpose its own salt, so a
+    token made for one never opens another."""
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=purpose)
+
+
 def _serializer(purpose: str) -> URLSafeTimedSerializer:
     if purpose not in TOKEN_PURPOSES:
         raise ValueError(f"unknown token purpose {purpose!r}")
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=purpose)
+    return signer(purpose)
 
 
 def _session_fingerprint(user: User, purpose: str) -> str:

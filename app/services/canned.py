@@ -13,6 +13,7 @@ from sqlalchemy import func, or_, select, true, update
 
 from app.extensions import db
 from app.models import CannedResponse, Contact, Team, TeamMember, Thread, Ticket, User
+from app.models.base import contains_pattern, escape_like
 from app.services.sanitize import html_to_text, text_to_html
 
 SHORTCUT = re.compile(r"[A-Za-z0-9_-]{1,40}")
@@ -121,18 +122,14 @@ def search_responses(query: str = "", *, page: int = 1, per_page: int = 25):
     stmt = select(CannedResponse)
     query = _typed(query).strip().lstrip(":/").lower()
     if query:
-        like = f"%{_escape_like(query)}%"
+        like = contains_pattern(query)
         # The body is stored as HTML: "<" in the query is "&lt;" there.
-        body_like = f"%{_escape_like(html.escape(query, quote=False))}%"
+        body_like = contains_pattern(html.escape(query, quote=False))
         stmt = stmt.where(or_(func.lower(CannedResponse.shortcut).like(like, escape="\\"),
                               func.lower(CannedResponse.title).like(like, escape="\\"),
                               func.lower(CannedResponse.body).like(body_like, escape="\\")))
     stmt = stmt.order_by(CannedResponse.used_count.desc(), func.lower(CannedResponse.shortcut))
     return db.paginate(stmt, page=max(page, 1), per_page=per_page, error_out=False)
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 # ---- using them (composers) -------------------------------------------------------------------
@@ -158,7 +155,7 @@ def suggestions(user: User, query: str = "", limit: int = SUGGESTIONS) -> list[C
     stmt = select(CannedResponse).where(usable_condition(user))
     shortcut = func.lower(CannedResponse.shortcut)
     if query:
-        like = _escape_like(query)
+        like = escape_like(query)
         stmt = stmt.where(or_(shortcut.like(f"%{like}%", escape="\\"),
                               func.lower(CannedResponse.title).like(f"%{like}%", escape="\\")))
         stmt = stmt.order_by(shortcut.like(f"{like}%", escape="\\").desc())

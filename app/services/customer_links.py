@@ -9,11 +9,11 @@ A token names the ticket and its customer; it stops working when the ticket's cu
 failure reads the same to the visitor: a 404, so tokens cannot be probed.
 """
 from flask import current_app
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired
 
 from app.extensions import db
 from app.models import Ticket
-from app.services.accounts import external_url
+from app.services.accounts import external_url, signer
 
 ACCESS, RATING = "ticket-access", "ticket-rating"
 
@@ -26,18 +26,14 @@ class LinkError(ValueError):
         self.expired = expired
 
 
-def _serializer(purpose: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=purpose)
-
-
 def make_token(ticket: Ticket, purpose: str = ACCESS) -> str:
-    return _serializer(purpose).dumps({"t": ticket.id, "c": ticket.customer_id})
+    return signer(purpose).dumps({"t": ticket.id, "c": ticket.customer_id})
 
 
 def ticket_from_token(token: str, purpose: str = ACCESS) -> Ticket:
     """The ticket a link was made for; raises LinkError when it cannot be used."""
     try:
-        data = _serializer(purpose).loads(token or "", max_age=current_app.config["TICKET_LINK_MAX_AGE"])
+        data = signer(purpose).loads(token or "", max_age=current_app.config["TICKET_LINK_MAX_AGE"])
     except SignatureExpired:
         raise LinkError("This link has expired.", expired=True) from None
     except BadSignature:

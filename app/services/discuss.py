@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, func, or_, select, text
 
 from app.extensions import db
 from app.models import Channel, ChannelMember, Message, Thread, User
-from app.models.base import utcnow
+from app.models.base import contains_pattern, utcnow
 from app.services import jobs, messaging, realtime
 
 MAX_NAME_CHARS = 80
@@ -445,7 +445,7 @@ def browse(user: User, query: str = "") -> list[tuple[Channel, bool]]:
                                  or_(Channel.is_private.is_(False), Channel.id.in_(mine)))
     query = (query or "").strip().lower()
     if query:
-        like = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        like = contains_pattern(query)
         stmt = stmt.where(or_(func.lower(Channel.name).like(like, escape="\\"),
                               func.lower(Channel.description).like(like, escape="\\")))
     channels = list(db.session.scalars(stmt.order_by(func.lower(Channel.name)).limit(200)))

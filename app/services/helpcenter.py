@@ -17,6 +17,7 @@ from sqlalchemy import func, or_, select
 
 from app.extensions import db
 from app.models import FaqArticle, FormField, Tag, Team, Ticket, TicketType
+from app.models.base import contains_pattern
 from app.models.customers import FIELD_KINDS, FIELD_TARGETS
 from app.models.helpdesk import PRIORITIES
 from app.services import attachments as attachment_store
@@ -63,10 +64,6 @@ def published_team(slug: str) -> Team | None:
                                                 Team.use_website_form.is_(True)))
 
 
-def like_pattern(text: str) -> str:
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
 def faq_articles(teams: list[Team], query: str = "") -> list[FaqArticle]:
     """Published articles of these teams, matching every word of `query` in title or body."""
     if not teams:
@@ -74,7 +71,7 @@ def faq_articles(teams: list[Team], query: str = "") -> list[FaqArticle]:
     stmt = (select(FaqArticle).where(FaqArticle.team_id.in_([t.id for t in teams]), FaqArticle.published.is_(True))
             .order_by(FaqArticle.team_id, FaqArticle.sequence, FaqArticle.id).limit(FAQ_PAGE))
     for word in (query or "").split()[:8]:
-        pattern = like_pattern(word.lower()[:60])
+        pattern = contains_pattern(word.lower()[:60])
         stmt = stmt.where(or_(func.lower(FaqArticle.title).like(pattern, escape="\\"),
                               func.lower(FaqArticle.body).like(pattern, escape="\\")))
     return list(db.session.scalars(stmt))
@@ -306,9 +303,8 @@ def save_field(team: Team, values: dict, editing: FormField | None = None) -> Fo
     if errors:
         raise FormErrors(errors)
     spec = editing or FormField(team=team, sequence=max((f.sequence for f in team.form_fields), default=0) + 10)
-    for name in ("key", "label", "kind", "placeholder", "help_text", "default", "choices", "required", "visible",
-                 "target"):
-        setattr(spec, name, values.get(name) if name in ("required", "visible") else (values.get(name) or "").strip())
+    for name in ("key", "label", "kind", "placeholder", "help_text", "default", "choices", "target"):
+        setattr(spec, name, (values.get(name) or "").strip())
     spec.required, spec.visible = bool(values.get("required")), bool(values.get("visible"))
     db.session.add(spec)
     db.session.flush()

@@ -15,7 +15,7 @@ from sqlalchemy.orm import selectinload
 from app.extensions import db
 from app.models import (ASSIGNMENT_METHODS, PRIORITIES, Contact, Follower, Stage, Tag, Team, TeamMember, Ticket,
                         TicketType, Thread, User)
-from app.models.base import utcnow
+from app.models.base import contains_pattern, utcnow
 from app.services import contacts, mailgate, messaging, ratings, sla, stage_mail
 from app.services.sanitize import clean_html, text_to_html
 
@@ -351,11 +351,6 @@ class TicketPage:
         return min(self.page * self.per_page, self.total)
 
 
-def _like(text: str) -> str:
-    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def _list_conditions(user: User, filters: TicketFilters) -> list:
     # The teams as a list of ids rather than a membership subquery: the planner then reads a
     # team's open tickets in the list's order from ix_helpdesk_tickets_open_order.
@@ -367,7 +362,7 @@ def _list_conditions(user: User, filters: TicketFilters) -> list:
         conditions.append(Ticket.closed_at.is_not(None))
     q = " ".join((filters.q or "").split())
     if q:
-        pattern = _like(q)
+        pattern = contains_pattern(q.lower())
         customers = select(Contact.id).where(or_(func.lower(Contact.name).like(pattern, escape="\\"),
                                                  func.lower(Contact.email).like(pattern, escape="\\")))
         matches = [func.lower(Ticket.title).like(pattern, escape="\\"), Ticket.customer_id.in_(customers)]

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import InboundMail, MailAlias, Message, OutboxMail, Team, Thread
+from app.models.base import contains_pattern
 from app.services import mailgate, mailparse, messaging
 from app.services.sanitize import clean_html, html_to_text
 
@@ -208,15 +209,11 @@ def alias_row(alias: MailAlias) -> AliasRow:
 
 # ---- the inbound log --------------------------------------------------------------------------
 
-def _like(text: str) -> str:
-    return "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
 def _matching(query: str):
     stmt = select(InboundMail)
     query = (query or "").strip()
     if query:
-        pattern = _like(query)
+        pattern = contains_pattern(query.lower())
         stmt = stmt.where(or_(func.lower(InboundMail.sender).like(pattern, escape="\\"),
                               func.lower(InboundMail.subject).like(pattern, escape="\\")))
     return stmt

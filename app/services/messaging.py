@@ -18,7 +18,7 @@ from app.extensions import db
 from app.models import (
     Attachment, Follower, Message, MessageRecipient, Thread, TrackingValue, User,
 )
-from app.models.base import utcnow
+from app.models.base import contains_pattern, utcnow
 from app.services import access, contacts, jobs, mailer, notifications, realtime
 from app.services import attachments as attachment_store
 from app.services.sanitize import clean_html, html_to_text, text_to_html
@@ -39,7 +39,7 @@ def mentionable_users(query: str = "", limit: int = 8) -> list[User]:
     stmt = select(User).where(User.active.is_(True), User.role.in_(STAFF_ROLES))
     query = (query or "").strip().lower()
     if query:
-        like = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        like = contains_pattern(query)
         stmt = stmt.where(or_(db.func.lower(User.name).like(like, escape="\\"),
                               db.func.lower(User.email).like(like, escape="\\")))
     users = list(db.session.scalars(stmt.order_by(User.name).limit(limit * 3)))

@@ -10,11 +10,12 @@ import hmac
 from dataclasses import dataclass
 
 from flask import current_app, render_template
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired
 from sqlalchemy import func, or_, select
 
 from app.extensions import db
 from app.models import Contact, Message, Stage, Ticket, User
+from app.models.base import contains_pattern
 from app.services import access, accounts, contacts, helpcenter, helpdesk, mailer, messaging
 
 LOGIN = "portal-login"
@@ -27,10 +28,6 @@ class PortalError(ValueError):
 
 
 # ---- signing in ------------------------------------------------------------------------------------
-
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=LOGIN)
-
 
 def _fingerprint(contact: Contact) -> str:
     """Changes when the contact's portal user signs in: a sign-in link works once."""
@@ -45,8 +42,8 @@ def portal_user_of(contact: Contact) -> User | None:
 
 
 def _staff_address(address: str) -> bool:
-    return db.session.scalar(select(User.id).where(func.lower(User.email) == address.lower(),
-                                                   User.role != "portal")) is not None
+    user = accounts.find_user_by_email(address)
+    return user is not None and user.role != "portal"
 
 
 def request_login_link(raw_email: str):
@@ -67,7 +64,7 @@ def request_login_link(raw_email: str):
     user = portal_user_of(contact)
     if user is not None and not user.active:
         return None
-    token = _serializer().dumps({"c": contact.id, "f": _fingerprint(contact)})
+    token = accounts.signer(LOGIN).dumps({"c": contact.id, "f": _fingerprint(contact)})
     context = {"contact": contact, "link": accounts.external_url("portal.login_link", token=token),
                "minutes": current_app.config["PORTAL_LOGIN_MAX_AGE"] // 60,
                "company": current_app.config["COMPANY_NAME"]}
@@ -79,7 +76,7 @@ def request_login_link(raw_email: str):
 def contact_from_login_token(token: str) -> Contact:
     """The contact a sign-in link was sent to; PortalError when it cannot be used (any more)."""
     try:
-        data = _serializer().loads(token or "", max_age=current_app.config["PORTAL_LOGIN_MAX_AGE"])
+        data = accounts.signer(LOGIN).loads(token or "", max_age=current_app.config["PORTAL_LOGIN_MAX_AGE"])
     except SignatureExpired:
         raise PortalError("This sign-in link has expired. Ask for a new one.") from None
     except BadSignature:
@@ -131,7 +128,7 @@ def my_tickets(contact_id: int, *, state: str = "open", query: str = "", page: i
     query = " ".join((query or "").split())[:100]
     if query:
         ref = query.lstrip("#")
-        pattern = helpcenter.like_pattern(query.lower())
+        pattern = contains_pattern(query.lower())
         condition = func.lower(Ticket.title).like(pattern, escape="\\")
         stmt = stmt.where(or_(condition, Ticket.id == int(ref)) if ref.isdigit() and len(ref) < 10 else condition)
     total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))

@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Message, Notification, OutboxMail, Rating, Ticket, User
-from app.services import customer_links, helpdesk, helpdesk_stats, messaging, portal, ratings
-from tests.conftest import login, make_contact, make_team, make_ticket, make_user
+from app.services import accounts, customer_links, helpdesk, helpdesk_stats, messaging, portal
+from tests.conftest import make_contact, make_team, make_ticket, make_user
 from tests.web.conftest import count, last_mail, link_path, sign_in
 
 
@@ -168,7 +168,7 @@ def test_bad_access_links_are_404(app, client, users, desk, monkeypatch, case):
     if case == "tampered":
         token = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
     elif case == "other_ticket_id":
-        token = customer_links._serializer(customer_links.ACCESS).dumps({"t": desk.theirs.id, "c": users.portal_contact.id})
+        token = accounts.signer(customer_links.ACCESS).dumps({"t": desk.theirs.id, "c": users.portal_contact.id})
     elif case == "expired":
         monkeypatch.setitem(app.config, "TICKET_LINK_MAX_AGE", -1)
     elif case == "customer_changed":

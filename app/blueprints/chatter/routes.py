@@ -21,7 +21,7 @@ from app.blueprints.chatter import bp
 from app.blueprints.chatter.forms import ComposerForm, FollowerForm, NoteEditForm
 from app.extensions import db
 from app.models import Attachment, Contact, Follower, Message, Thread, User
-from app.models.base import utcnow
+from app.models.base import contains_pattern, utcnow
 from app.services import access, messaging, reactions
 from app.services import attachments as attachment_store
 from app.services.attachments import AttachmentError
@@ -353,7 +353,7 @@ def follower_candidates(thread_id: int):
     query = request.args.get("q", "").strip()[:80]
     users, contacts = [], []
     if query:
-        like = "%" + query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        like = contains_pattern(query.lower())
         following = select(Follower.user_id).where(Follower.thread_id == thread.id, Follower.user_id.isnot(None))
         users = [u for u in db.session.scalars(
             select(User).where(User.active.is_(True), User.id.not_in(following),

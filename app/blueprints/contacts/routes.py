@@ -8,6 +8,7 @@ from app.blueprints.contacts import bp
 from app.blueprints.contacts.forms import ContactForm
 from app.extensions import db
 from app.models import Contact, Thread
+from app.models.base import contains_pattern
 from app.services import access, messaging
 
 EDITABLE = ("name", "email", "phone", "company", "job_title", "notes")
@@ -31,10 +32,6 @@ def load_contact(contact_id: int) -> Contact:
     return contact
 
 
-def _like(term: str) -> str:
-    return "%" + term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
 def search_contacts(query: str, page: int, size: int):
     """Contacts matching every word of `query` in name, email or company; (rows, total).
 
@@ -43,7 +40,7 @@ def search_contacts(query: str, page: int, size: int):
     stmt = select(Contact, Thread.last_message_at).outerjoin(
         Thread, and_(Thread.res_model == Contact.thread_model, Thread.res_id == Contact.id))
     for term in query.split()[:6]:
-        like = _like(term)
+        like = contains_pattern(term.lower())
         stmt = stmt.where(or_(func.lower(Contact.name).like(like, escape="\\"),
                               func.lower(Contact.email).like(like, escape="\\"),
                               func.lower(Contact.company).like(like, escape="\\")))

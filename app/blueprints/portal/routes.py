@@ -16,7 +16,7 @@ from app.blueprints.chatter.routes import send_attachment
 from app.blueprints.portal import bp
 from app.extensions import db, limiter
 from app.models import Attachment, Ticket
-from app.services import access, accounts, customer_links, portal
+from app.services import access, accounts, contacts, customer_links, portal
 from app.services.customer_links import LinkError
 
 INVALID = 422
@@ -28,6 +28,14 @@ def _login_limit() -> str:
 
 def _login_email_key() -> str:
     return "portal-login:" + " ".join((request.form.get("email") or "").split()).lower()[:254]
+
+
+def _is_address(text: str) -> bool:
+    try:
+        contacts.normalize_address(text)
+    except contacts.AddressError:
+        return False
+    return True
 
 
 def customer_required(view):
@@ -59,7 +67,7 @@ def login():
     if request.method == "POST":
         if not email:
             error = "Enter the email address you wrote to us from."
-        elif len(email) > 254 or "@" not in email:
+        elif not _is_address(email):
             error = "Enter an email address like name@example.com."
         else:
             portal.request_login_link(email)

@@ -10,30 +10,26 @@ import time
 
 from flask import abort, current_app, g, make_response, redirect, render_template, request, url_for
 from flask_limiter import RateLimitExceeded
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired
 from limits import parse_many
 
 from app import CSP, wants_fragment
 from app.blueprints.support import bp
 from app.extensions import csrf, db, limiter
-from app.services import contacts, helpcenter
+from app.services import accounts, contacts, helpcenter
 
 INVALID = 422
 HONEYPOT = "hp_note"
 THANKS_MAX_AGE = 24 * 3600
 
 
-def _signer(purpose: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=f"support-{purpose}")
-
-
 def form_token(team) -> str:
-    return _signer("form").dumps({"t": team.id, "at": time.time()})
+    return accounts.signer("support-form").dumps({"t": team.id, "at": time.time()})
 
 
 def _form_token_error(team) -> str | None:
     try:
-        data = _signer("form").loads(request.form.get("started", ""), max_age=2 * 24 * 3600)
+        data = accounts.signer("support-form").loads(request.form.get("started", ""), max_age=2 * 24 * 3600)
     except SignatureExpired:
         return "This form was open for too long. Check your text and send it again."
     except BadSignature:
@@ -144,7 +140,7 @@ def submit(slug: str):
         return _limited(team)
     ticket = helpcenter.submit(team, submission)
     db.session.commit()
-    target = url_for("support.thanks", token=_signer("thanks").dumps(ticket.id), embedded=1 if embedded else None)
+    target = url_for("support.thanks", token=accounts.signer("support-thanks").dumps(ticket.id), embedded=1 if embedded else None)
     if request.htmx:
         response = make_response("", 200)
         response.headers["HX-Redirect"] = target
@@ -156,7 +152,7 @@ def submit(slug: str):
 def thanks(token: str):
     """The confirmation after sending: the reference and where the receipt went."""
     try:
-        ticket_id = _signer("thanks").loads(token, max_age=THANKS_MAX_AGE)
+        ticket_id = accounts.signer("support-thanks").loads(token, max_age=THANKS_MAX_AGE)
     except BadSignature:
         abort(404)
     from app.models import Ticket
