@@ -37,6 +37,7 @@ def test_search_from_the_top_bar_to_the_message(app, live_server, browser, artif
         expect(hit).to_contain_text("on Hannah Weber")
 
         # On the search page the results follow the typing (htmx), and the URL with them.
+        page.wait_for_load_state()  # htmx binds the box once the page has loaded
         search_box = page.locator("#search-q")
         search_box.fill("berlin TELEFO")
         expect(page.locator(".search-hit mark")).to_have_text(["Berlin", "teléfono"])
