@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
+DEMO_SITE_PORT ?= 5050
 export FLASK_APP := wsgi
 export PYTHONDONTWRITEBYTECODE := 1
 
@@ -21,8 +22,12 @@ install: $(BIN)/.installed
 run: install
 	$(BIN)/flask db upgrade
 	$(BIN)/flask demo load --if-empty
+	$(BIN)/flask demo site --hilo http://127.0.0.1:$(PORT) --out instance/demo-site >/dev/null
 	@echo "Hilo is at http://127.0.0.1:$(PORT)  (Ctrl-C to stop)"
-	$(BIN)/gunicorn --worker-class gthread --workers 1 --threads 64 --bind 127.0.0.1:$(PORT) \
+	@echo "A company website with Hilo's live chat: http://127.0.0.1:$(DEMO_SITE_PORT)"
+	$(BIN)/python -m http.server $(DEMO_SITE_PORT) --bind 127.0.0.1 --directory instance/demo-site >/dev/null 2>&1 & \
+	  trap "kill $$! 2>/dev/null" EXIT; \
+	  $(BIN)/gunicorn --worker-class gthread --workers 1 --threads 64 --bind 127.0.0.1:$(PORT) \
 	  --access-logfile - --log-level warning wsgi:app
 
 ## make worker: RQ worker with the scheduler, in the app's context (needs REDIS_URL)

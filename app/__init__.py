@@ -17,9 +17,9 @@ from app.config import Config
 from app.extensions import csrf, db, htmx, limiter, login_manager, migrate, sock
 
 BLUEPRINTS = ("main", "auth", "admin", "contacts", "chatter", "activities", "inbox", "discuss", "ws", "search", "api", "helpdesk",
-              "canned", "support", "portal")
+              "canned", "support", "portal", "livechat")
 
-CUSTOMER_BLUEPRINTS = ("support", "portal")
+CUSTOMER_BLUEPRINTS = ("support", "portal", "livechat")
 
 # No inline script anywhere; htmx's own indicator styles are turned off in base.html.
 CSP = (

@@ -75,6 +75,26 @@ def demo_seed(tickets: int, messages_per_ticket: int, teams: int, agents_per_tea
     click.echo(f"  Sign in as {result.login_email} (a lead of that team), password: {result.password}")
 
 
+@demo_cli.command("site")
+@click.option("--hilo", "hilo_url", required=True, help="Where Hilo is served, e.g. http://127.0.0.1:5000")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder to write the page to")
+def demo_site(hilo_url: str, out_dir: str):
+    """Write a company's web page that embeds the demo's chat (served from another port by `make run`)."""
+    from pathlib import Path
+
+    from flask import render_template
+
+    from app.services.demo import DEMO_CHAT_KEY
+
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    with current_app.test_request_context():
+        page = render_template("livechat/demo_site.html", loader=f"{hilo_url.rstrip('/')}/livechat/{DEMO_CHAT_KEY}/loader.js",
+                               hilo=hilo_url.rstrip("/"))
+    (folder / "index.html").write_text(page, encoding="utf-8")
+    click.echo(f"wrote {folder / 'index.html'}")
+
+
 @mail_cli.command("ingest")
 @click.option("--recipient", "recipients", multiple=True, help="An envelope recipient (repeatable).")
 def mail_ingest(recipients):

@@ -104,6 +104,16 @@ class Config:
         self.SUPPORT_MAX_ATTACHMENTS = _int("SUPPORT_MAX_ATTACHMENTS", 5)
         self.SUPPORT_MAX_ATTACHMENT_BYTES = _int("SUPPORT_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024)
         self.RATING_COMMENT_MAX_CHARS = _int("RATING_COMMENT_MAX_CHARS", 2000)
+        # Live chat (SPEC §7): a visitor's message size, what one visitor (and one address) may
+        # start and send, the headers a proxy or CDN gives the visitor's country in, and how long a
+        # silent chat stays open.
+        self.LIVECHAT_MAX_MESSAGE_CHARS = _int("LIVECHAT_MAX_MESSAGE_CHARS", 4000)
+        self.LIVECHAT_SESSION_LIMIT = os.environ.get("LIVECHAT_SESSION_LIMIT", "6 per minute; 60 per day")
+        self.LIVECHAT_MESSAGE_LIMIT = os.environ.get("LIVECHAT_MESSAGE_LIMIT", "30 per minute; 1000 per day")
+        self.LIVECHAT_COUNTRY_HEADERS = tuple(
+            h.strip() for h in os.environ.get("LIVECHAT_COUNTRY_HEADERS", "CF-IPCountry,X-Country-Code").split(",")
+            if h.strip())
+        self.LIVECHAT_IDLE_MINUTES = _int("LIVECHAT_IDLE_MINUTES", 120)
         self.RATELIMIT_STORAGE_URI = self.REDIS_URL or "memory://"
         self.RATELIMIT_HEADERS_ENABLED = True
         self.RQ_QUEUE = os.environ.get("RQ_QUEUE", "hilo")

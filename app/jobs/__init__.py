@@ -5,6 +5,7 @@
 because each sweep finds its own work.
 """
 from app.jobs.activities import sweep_reminders_job
+from app.jobs.livechat import expire_idle_chats_job
 from app.jobs.mail import poll_imap_job, sweep_mail_job
 from app.jobs.messages import sweep_undelivered_job
 from app.jobs.sla import sweep_sla_job
@@ -14,6 +15,7 @@ PERIODIC_JOBS = [
     (sweep_undelivered_job, 60),
     (sweep_mail_job, 60),
     (sweep_sla_job, 60),
+    (expire_idle_chats_job, 300),
 ]
 
 

@@ -14,6 +14,10 @@ from app.models.helpdesk import (
     ESCALATIONS,
 )
 from app.models.customers import FaqArticle, FormField, Rating, FIELD_KINDS, FIELD_TARGETS, RATINGS
+from app.models.livechat import (
+    ChannelOperator, ChatbotScript, ChatbotStep, LivechatChannel, LivechatRule, LivechatSession, OperatorSettings,
+    Visitor, VisitorMessageKey, RULE_ACTIONS, STEP_KINDS, SESSION_STATES,
+)
 
 __all__ = [
     "User", "ROLES", "Contact", "Thread", "ThreadMixin", "Message", "MessageReaction", "MessageRecipient",
@@ -23,5 +27,7 @@ __all__ = [
     "CHANNEL_KINDS", "Stage", "Tag", "Team", "TeamMember", "Ticket", "TicketType", "ASSIGNMENT_METHODS",
     "PRIORITIES", "CannedResponse", "SlaPolicy", "TicketPause", "TicketSla", "Timesheet", "WorkingCalendar",
     "SLA_TARGETS", "SLA_STATUSES", "ESCALATIONS", "FaqArticle", "FormField", "Rating", "FIELD_KINDS",
-    "FIELD_TARGETS", "RATINGS",
+    "FIELD_TARGETS", "RATINGS", "ChannelOperator", "ChatbotScript", "ChatbotStep", "LivechatChannel", "LivechatRule",
+    "LivechatSession", "OperatorSettings", "Visitor", "VisitorMessageKey", "RULE_ACTIONS", "STEP_KINDS",
+    "SESSION_STATES",
 ]

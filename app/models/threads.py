@@ -84,6 +84,10 @@ class Message(db.Model):
     kind: Mapped[str] = mapped_column(String(16))
     author_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     author_contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    # A live chat visitor (neither a user nor, yet, a contact). No foreign key: SQLite adds one
+    # only by copying `messages`, which would drop the search triggers; a visitor deleted since
+    # reads "Visitor".
+    author_visitor_id: Mapped[int | None]
     subject: Mapped[str | None] = mapped_column(String(255))
     body_html: Mapped[str] = mapped_column(Text, default="")
     # RFC 5322 Message-ID of the mail this message was sent as or received from.
@@ -97,6 +101,8 @@ class Message(db.Model):
 
     author_user = relationship("User", foreign_keys=[author_user_id], lazy="joined")
     author_contact = relationship("Contact", foreign_keys=[author_contact_id], lazy="joined")
+    author_visitor = relationship("Visitor", primaryjoin="foreign(Message.author_visitor_id) == Visitor.id",
+                                  viewonly=True)
     attachments = relationship("Attachment", back_populates="message", order_by="Attachment.id")
     tracking_values = relationship(
         "TrackingValue", back_populates="message", cascade="all, delete-orphan", order_by="TrackingValue.id"
@@ -123,6 +129,8 @@ class Message(db.Model):
             return self.author_user.name
         if self.author_contact:
             return self.author_contact.name
+        if self.author_visitor_id is not None:
+            return self.author_visitor.display_name if self.author_visitor else "Visitor"
         return "System"
 
 

@@ -14,7 +14,8 @@ from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
 from app.extensions import db
-from app.models import Contact, FaqArticle, FormField, MailAlias, Message, Notification, Thread
+from app.models import (ChatbotScript, ChatbotStep, Contact, FaqArticle, FormField, LivechatChannel, LivechatRule,
+                        MailAlias, Message, Notification, Thread)
 from app.models.base import utcnow
 from app.services import accounts, activities, helpdesk, messaging
 
@@ -140,6 +141,7 @@ def load(admin_password: str) -> None:
         _tickets(support, team, contacts)
         _canned_responses(support, team["alex"])
         _help_center(support)
+        _livechat(support, team)
         db.session.flush()
         # Notify now rather than by the queued jobs, so the first page opened shows a full inbox
         # (the jobs then find nothing left to do).
@@ -429,3 +431,41 @@ def _help_center(support) -> None:
     ]
     for sequence, (title, body) in enumerate(FAQ):
         db.session.add(FaqArticle(team=support, title=title, body=body, sequence=sequence * 10))
+
+
+DEMO_CHAT_KEY = "demo-website"  # the demo site of `make run` embeds /livechat/demo-website/loader.js
+
+
+def _livechat(support, team: dict) -> None:
+    """The website chat (SPEC §7): Maya and Tomás answer; when nobody is available a bot asks what
+    it is about and opens a ticket for billing questions."""
+    import secrets
+
+    script = ChatbotScript(name="After hours")
+    db.session.add(script)
+    db.session.flush()
+    topic = ChatbotStep(script_id=script.id, sequence=1, kind="question", message="What can we help you with?",
+                        answers="My order\nBilling\nSomething else")
+    db.session.add(topic)
+    db.session.flush()
+    db.session.add_all([
+        ChatbotStep(script_id=script.id, sequence=2, kind="email", message="What is your email address? We will "
+                    "answer you there.", only_if_step_id=topic.id, only_if_answer="Billing\nSomething else"),
+        ChatbotStep(script_id=script.id, sequence=3, kind="free_text", message="Tell us more, and we will open a "
+                    "ticket for you.", only_if_step_id=topic.id, only_if_answer="Billing\nSomething else"),
+        ChatbotStep(script_id=script.id, sequence=4, kind="ticket", only_if_step_id=topic.id,
+                    only_if_answer="Billing\nSomething else"),
+        ChatbotStep(script_id=script.id, sequence=5, kind="text", message="You can follow any order from "
+                    "“My orders” on our site. An operator will join as soon as one is free.",
+                    only_if_step_id=topic.id, only_if_answer="My order"),
+        ChatbotStep(script_id=script.id, sequence=6, kind="forward"),
+    ])
+    channel = LivechatChannel(name="Website chat", key=DEMO_CHAT_KEY, identity_secret=secrets.token_hex(32),
+                              team=support, header_text="Hilo Demo Co. support", button_text="Chat with us",
+                              welcome_message="Hi! 👋 Ask us anything about your order or your account.",
+                              bot_name="Hilo bot", button_color="#4f46e5", header_color="#312e81")
+    channel.operators = [team["maya"], team["tomás"]]
+    channel.rules = [LivechatRule(sequence=10, url_pattern="", action="show", script_id=script.id,
+                                  bot_only_when_offline=True)]
+    support.use_livechat = True
+    db.session.add(channel)

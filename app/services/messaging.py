@@ -153,7 +153,8 @@ def check_body(body: str, has_files: bool) -> str:
 
 def post_message(thread: Thread, author: User | None, body: str, *, kind: str = "comment",
                  is_html: bool = False, subject: str | None = None, files=(), author_contact=None,
-                 notify: bool = True, cc: str = "", message_id: str | None = None) -> Message:
+                 notify: bool = True, cc: str = "", message_id: str | None = None,
+                 author_visitor=None) -> Message:
     """Add a message or note to `thread`, with attachments, mentions and notifications.
 
     - comment: followers are notified (users in their inbox, contacts by email);
@@ -182,6 +183,7 @@ def post_message(thread: Thread, author: User | None, body: str, *, kind: str = 
 
     message = Message(thread_id=thread.id, kind=kind, author_user_id=author.id if author else None,
                       author_contact_id=author_contact.id if author_contact else None,
+                      author_visitor_id=author_visitor.id if author_visitor else None,
                       subject=subject, body_html=body_html, message_id=message_id, notify_pending=notify)
     db.session.add(message)
     db.session.flush()

@@ -2,4 +2,4 @@ from flask import Blueprint
 
 bp = Blueprint("discuss", __name__, url_prefix="/discuss")
 
-from app.blueprints.discuss import routes  # noqa: E402,F401
+from app.blueprints.discuss import livechat, routes  # noqa: E402,F401

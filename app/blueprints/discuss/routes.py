@@ -57,8 +57,11 @@ def home():
 def sidebar():
     """The conversation lists (pushed as a placeholder when they change); the conversation
     open in the page that asks (htmx says which page) stays highlighted."""
-    match = re.search(r"/discuss/c/(\d+)", request.headers.get("HX-Current-URL", ""))
-    return render_template("discuss/_conversations.html", active_id=int(match.group(1)) if match else None)
+    current = request.headers.get("HX-Current-URL", "")
+    match = re.search(r"/discuss/c/(\d+)", current)
+    chat = re.search(r"/discuss/livechat/(\d+)", current)
+    return render_template("discuss/_conversations.html", active_id=int(match.group(1)) if match else None,
+                           active_session_id=int(chat.group(1)) if chat else None)
 
 
 @bp.get("/starred")

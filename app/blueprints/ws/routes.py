@@ -24,7 +24,7 @@ from simple_websocket import ConnectionClosed
 from app.blueprints.ws import bp
 from app.blueprints.ws.outlet import Outlet, text_frame
 from app.extensions import db, sock
-from app.services import access, presence, realtime
+from app.services import access, livechat, presence, realtime
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,8 @@ class Client:
         self.held: dict[str, list[bytes]] = {}
         self.held_lock = threading.Lock()
         self.typed: dict[int, float] = {}
+        # A live chat's visitor sees the operator typing too (on their own topic).
+        self.visitor_topics = livechat.visitor_topics(topics)
         self.conn = presence.connect(self.user_id)
         self.status = "online"
         self.beat = time.monotonic()
@@ -133,6 +135,9 @@ class Client:
             self.typed[thread_id] = now
         realtime.publish_now(topic, render_template(
             "discuss/_typing.html", thread_id=thread_id, user_id=self.user_id, name=self.name, stop=stop))
+        visitor_topic = self.visitor_topics.get(thread_id)
+        if visitor_topic is not None:
+            realtime.publish_now(visitor_topic, render_template("livechat/_typing.html", name=self.name, stop=stop))
 
     def recheck(self, topic: str) -> None:
         """Access to `topic` changed (the user left a channel): keep it only if still allowed."""
