@@ -358,7 +358,7 @@ def assign(session: LivechatSession, operator: User, *, by: User | None = None) 
     """Give the chat to `operator`: a line says so to both sides; their sidebar rings."""
     previous = session.operator_id
     session.operator_id, session.state = operator.id, "open"
-    session.bot_step_id = None
+    session.bot_step = None
     db.session.flush()
     if by is not None and previous and previous != operator.id:
         line = f"{by.name} handed the chat to {operator.name}."
@@ -378,7 +378,7 @@ def forward(session: LivechatSession) -> bool:
     if operator is None:
         if session.state != "waiting":
             session.state = "waiting"
-            session.bot_step_id = None
+            session.bot_step = None
             messaging.post_message(session.ensure_thread(), None,
                                    "All our operators are busy right now. Stay here: the first one free will "
                                    "answer, or leave us your email and we will write to you.",
@@ -419,7 +419,7 @@ def end(session: LivechatSession, by: str, user: User | None = None) -> None:
     if session.state == "ended":
         return
     session.state, session.ended_at, session.ended_by = "ended", utcnow(), by
-    session.bot_step_id = None
+    session.bot_step = None
     who = "The visitor" if by == "visitor" else (user.name if user is not None else "Hilo")
     messaging.post_message(session.ensure_thread(), None, f"{who} ended the chat.", kind="notification",
                            notify=False)
@@ -682,12 +682,12 @@ def run_bot(session: LivechatSession, after_id: int | None = None) -> None:
         elif step.message:
             messaging.post_message(thread, None, step.message, kind="comment", notify=False)
         if step.waits:
-            session.bot_step_id = step.id
+            session.bot_step = step
             db.session.flush()
             push_state(session)
             return
         step = chatbot.next_step(steps, step.id, answers)
-    session.bot_step_id = None
+    session.bot_step = None
     forward(session)
 
 

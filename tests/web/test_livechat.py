@@ -217,7 +217,8 @@ def test_a_rule_with_a_bot_greets_asks_and_forwards(client, desk, users):
     assert wrong.status_code == 200
     assert "Please choose one of the answers" in " ".join(
         m.body_html for m in db.session.scalars(select(Message).where(Message.thread_id == session.ensure_thread().id)))
-    say(client, desk.channel, token, "billing")
+    answered = say(client, desk.channel, token, "billing").get_data(as_text=True)
+    assert 'placeholder="Your email address"' in answered and 'value="Billing"' not in answered  # the next step's box
     say(client, desk.channel, token, "not an email")
     db.session.refresh(session)
     assert session.state == "bot"
