@@ -410,3 +410,21 @@ def test_idle_chats_are_ended_by_the_periodic_job(app, chat):
         assert expire_idle_chats_job() == 1
     db.session.refresh(chat.session)
     assert (chat.session.state, chat.session.ended_by) == ("ended", "system")
+
+
+def test_a_message_flood_gets_429_with_the_text_back(client, desk, monkeypatch, app):
+    monkeypatch.setitem(app.config, "LIVECHAT_MESSAGE_LIMIT", "5 per minute")
+    token, _ = open_chat(client, desk.channel)
+    statuses = [say(client, desk.channel, token, f"spam {n}").status_code for n in range(12)]
+    assert statuses.count(200) == 5 and set(statuses[5:]) == {429}
+    refused = say(client, desk.channel, token, "one more please")
+    assert refused.status_code == 429 and "one more please" in refused.get_data(as_text=True)
+    assert db.session.scalar(select(db.func.count(Message.id)).where(Message.author_visitor_id.is_not(None))) == 5
+
+
+def test_new_visitors_from_one_address_are_limited(client, desk, monkeypatch, app):
+    monkeypatch.setitem(app.config, "LIVECHAT_SESSION_LIMIT", "3 per minute")
+    statuses = [client.get(f"/livechat/{desk.channel.key}/chat", query_string={"v": ""}).status_code
+                for _ in range(5)]
+    assert statuses == [200, 200, 200, 429, 429]
+    assert count(Visitor) == 3
