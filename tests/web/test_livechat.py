@@ -428,3 +428,70 @@ def test_new_visitors_from_one_address_are_limited(client, desk, monkeypatch, ap
                 for _ in range(5)]
     assert statuses == [200, 200, 200, 429, 429]
     assert count(Visitor) == 3
+
+
+def operator_client(make_client, user):
+    browser = make_client()
+    token = sign_in(browser, user)
+    return browser, token
+
+
+def test_transfer_take_and_end_by_operators(app, make_client, chat, users, desk):
+    desk.channel.operators = [users.agent, users.agent2]
+    db.session.commit()
+    conn = presence.connect(users.agent2.id)
+    try:
+        bob, bob_token = operator_client(make_client, users.agent)
+        carol, carol_token = operator_client(make_client, users.agent2)
+        path = f"/discuss/livechat/{chat.session.id}"
+        # Carol may not take a chat Bob holds, nor hand it over.
+        assert carol.post(f"{path}/take", data={"csrf_token": carol_token}, headers={"HX-Request": "true"}).status_code == 409
+        assert carol.post(f"{path}/transfer", data={"csrf_token": carol_token, "user_id": users.agent2.id},
+                          headers={"HX-Request": "true"}).status_code == 403
+        bad = bob.post(f"{path}/transfer", data={"csrf_token": bob_token, "user_id": users.portal.id},
+                       headers={"HX-Request": "true"})
+        assert bad.status_code == 422 and "cannot take a chat now" in bad.get_data(as_text=True)
+        moved = bob.post(f"{path}/transfer", data={"csrf_token": bob_token, "user_id": users.agent2.id})
+        assert moved.status_code == 302
+        db.session.refresh(chat.session)
+        assert chat.session.operator_id == users.agent2.id
+        assert carol.post(f"{path}/end", data={"csrf_token": carol_token}).status_code == 302
+        db.session.refresh(chat.session)
+        assert (chat.session.state, chat.session.ended_by) == ("ended", "operator")
+        ended = carol.post(f"{path}/messages", data={"csrf_token": carol_token, "body": "late"},
+                           headers={"HX-Request": "true"})
+        assert ended.status_code == 422 and "has ended" in ended.get_data(as_text=True)
+    finally:
+        presence.disconnect(users.agent2.id, conn)
+
+
+def test_a_waiting_chat_is_taken_by_an_operator_of_its_channel(app, make_client, desk, users, client):
+    with app.test_request_context():
+        livechat.set_available(users.agent, False)
+        db.session.commit()
+    desk.channel.rules = [LivechatRule(sequence=1, script_id=make_script().id)]
+    db.session.commit()
+    token, _ = open_chat(client, desk.channel)
+    say(client, desk.channel, token, "Something else")
+    session = db.session.scalars(select(LivechatSession)).one()
+    assert session.state == "waiting" and session.operator_id is None
+    bob, bob_token = operator_client(make_client, users.agent)
+    assert "Take this chat" in bob.get(f"/discuss/livechat/{session.id}").get_data(as_text=True)
+    assert bob.post(f"/discuss/livechat/{session.id}/take", data={"csrf_token": bob_token}).status_code == 302
+    db.session.refresh(session)
+    assert (session.state, session.operator_id) == ("open", users.agent.id)
+
+
+def test_availability_and_joining_channels(make_client, desk, users):
+    carol, token = operator_client(make_client, users.agent2)
+    assert carol.post("/discuss/livechat/availability", data={"csrf_token": token, "available": "0"},
+                      headers={"HX-Request": "true"}).status_code == 200
+    assert livechat.settings_for(users.agent2).available is False
+    assert carol.post(f"/discuss/livechat/channels/{desk.channel.id}/join", data={"csrf_token": token}).status_code == 302
+    assert desk.channel.has_operator(users.agent2)
+    assert carol.post(f"/discuss/livechat/channels/{desk.channel.id}/leave", data={"csrf_token": token}).status_code == 302
+    assert not desk.channel.has_operator(users.agent2)
+    assert carol.post("/discuss/livechat/channels/999999/join", data={"csrf_token": token}).status_code == 404
+    portal, portal_token = operator_client(make_client, users.portal)
+    assert portal.post("/discuss/livechat/availability", data={"csrf_token": portal_token}).status_code == 403
+    assert make_client().post("/discuss/livechat/availability").status_code in (302, 400)
