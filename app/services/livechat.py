@@ -265,8 +265,12 @@ def available_operators(channel: LivechatChannel, *, lock: bool = False) -> list
     users = [user for user, _ in rows]
     if not users:
         return []
-    for user in users:
-        settings_for(user)
+    ids = [u.id for u in users]
+    known = set(db.session.scalars(select(OperatorSettings.user_id).where(OperatorSettings.user_id.in_(ids))))
+    if len(known) < len(ids):  # first chat of these operators: their defaults, in one flush
+        db.session.add_all([OperatorSettings(user_id=i, available=True, max_sessions=4, languages="")
+                            for i in ids if i not in known])
+        db.session.flush()
     query = select(OperatorSettings).where(OperatorSettings.user_id.in_([u.id for u in users])).order_by(
         OperatorSettings.user_id)
     if lock:
@@ -721,13 +725,20 @@ def on_message_posted(session: LivechatSession, message: Message) -> None:
     realtime.publish(visitor_topic(session.visitor_id), render_template(
         "livechat/_live_message.html", message=message, session=session))
     if message.author_visitor_id is not None and session.operator_id:
-        refresh_operator(session.operator_id)
+        push_unread(session)
 
 
 def push_state(session: LivechatSession) -> None:
     """The widget's footer (bot buttons, composer, rating) follows the chat's state."""
     realtime.publish(visitor_topic(session.visitor_id), render_template(
         "livechat/_live_state.html", session=session))
+
+
+def push_unread(session: LivechatSession) -> None:
+    """The operator's sidebar count of this chat (one small fragment, not the whole list)."""
+    count = unread_for_operator([session]).get(session.id, 0)
+    realtime.publish(f"user:{session.operator_id}", render_template(
+        "livechat/operator/_unread.html", session_id=session.id, count=count, oob=True))
 
 
 def refresh_operator(user_id: int, ring: LivechatSession | None = None) -> None:
@@ -782,7 +793,7 @@ def mark_seen(session: LivechatSession, user: User) -> None:
     if newest and newest > session.operator_seen_message_id:
         session.operator_seen_message_id = newest
         db.session.flush()
-        refresh_operator(user.id)
+        push_unread(session)
 
 
 def expire_idle(idle: timedelta | None = None) -> int:

@@ -495,3 +495,16 @@ def test_availability_and_joining_channels(make_client, desk, users):
     portal, portal_token = operator_client(make_client, users.portal)
     assert portal.post("/discuss/livechat/availability", data={"csrf_token": portal_token}).status_code == 403
     assert make_client().post("/discuss/livechat/availability").status_code in (302, 400)
+
+
+def test_a_visitor_message_pushes_the_operators_unread_count_not_the_whole_sidebar(app, client, chat, users):
+    from app.services import realtime
+
+    with realtime.subscribe([f"user:{users.agent.id}"]) as mailbox:
+        say(client, chat.channel, chat.token, "Are you there?")
+        frames = []
+        while (frame := mailbox.get(timeout=2 if not frames else 0.2)) is not None:
+            frames.append(frame)
+    counts = [f for f in frames if f'id="lc-unread-{chat.session.id}"' in f]
+    assert counts and ">2<" in counts[-1]  # both visitor messages are unread
+    assert not [f for f in frames if 'id="discuss-conversations"' in f]
