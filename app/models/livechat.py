@@ -19,7 +19,6 @@ from app.models.threads import ThreadMixin
 RULE_ACTIONS = ("show", "auto", "hide")  # show the button, open the chat after N seconds, hide it
 STEP_KINDS = ("text", "question", "email", "free_text", "forward", "ticket")
 SESSION_STATES = ("bot", "waiting", "open", "ended")
-SESSION_RATINGS = ("satisfied", "okay", "dissatisfied")
 
 
 class LivechatChannel(db.Model):

@@ -27,8 +27,9 @@ from app.models import (
     VisitorMessageKey,
 )
 from app.models.base import utcnow
-from app.models.livechat import SESSION_RATINGS
+from app.models.customers import RATINGS
 from app.services import accounts, chatbot, contacts, helpdesk, mailer, messaging, presence, realtime
+from app.services.ratings import FACES
 from app.services.sanitize import html_to_text
 
 VISIBLE_KINDS = ("comment", "notification")  # what the widget shows; notes are the operators'
@@ -40,7 +41,6 @@ COMMANDS = {
     "/history": "The visitor's earlier chats.",
     "/help": "This list.",
 }
-FACES = {"satisfied": "😊", "okay": "😐", "dissatisfied": "🙁"}
 RATING_LABELS = {"satisfied": "Satisfied", "okay": "Okay", "dissatisfied": "Dissatisfied"}
 
 
@@ -204,7 +204,7 @@ def set_details(visitor: Visitor, name: str, email: str) -> None:
 def settings_for(user: User) -> OperatorSettings:
     found = db.session.scalar(select(OperatorSettings).where(OperatorSettings.user_id == user.id))
     if found is None:
-        found = OperatorSettings(user_id=user.id, available=True, max_sessions=4, languages="")
+        found = OperatorSettings(user_id=user.id)
         db.session.add(found)
         db.session.flush()
     return found
@@ -268,8 +268,7 @@ def available_operators(channel: LivechatChannel, *, lock: bool = False) -> list
     ids = [u.id for u in users]
     known = set(db.session.scalars(select(OperatorSettings.user_id).where(OperatorSettings.user_id.in_(ids))))
     if len(known) < len(ids):  # first chat of these operators: their defaults, in one flush
-        db.session.add_all([OperatorSettings(user_id=i, available=True, max_sessions=4, languages="")
-                            for i in ids if i not in known])
+        db.session.add_all([OperatorSettings(user_id=i) for i in ids if i not in known])
         db.session.flush()
     query = select(OperatorSettings).where(OperatorSettings.user_id.in_([u.id for u in users])).order_by(
         OperatorSettings.user_id)
@@ -603,7 +602,7 @@ def send_transcript(session: LivechatSession, email: str):
 
 def rate(session: LivechatSession, value: str, comment: str = "") -> None:
     """The visitor's rating of an ended chat (changeable); a line tells the operators."""
-    if value not in SESSION_RATINGS:
+    if value not in RATINGS:
         raise LivechatError("Pick one of the three faces.")
     if session.state != "ended":
         raise LivechatError("You can rate the chat once it has ended.")
@@ -778,12 +777,16 @@ def operator_sessions(user: User) -> dict[str, list[LivechatSession]]:
 
 def unread_for_operator(sessions) -> dict[int, int]:
     """session id -> visitor messages after the operator's last seen one."""
-    result = {}
-    for session in sessions:
-        result[session.id] = db.session.scalar(select(func.count(Message.id)).where(
-            Message.thread_id == session.ensure_thread().id, Message.author_visitor_id.is_not(None),
-            Message.id > session.operator_seen_message_id)) or 0
-    return result
+    sessions = list(sessions)
+    if not sessions:
+        return {}
+    counted = dict(db.session.execute(
+        select(LivechatSession.id, func.count(Message.id))
+        .join(Thread, (Thread.res_model == LivechatSession.thread_model) & (Thread.res_id == LivechatSession.id))
+        .join(Message, (Message.thread_id == Thread.id) & Message.author_visitor_id.is_not(None)
+              & (Message.id > LivechatSession.operator_seen_message_id))
+        .where(LivechatSession.id.in_([s.id for s in sessions])).group_by(LivechatSession.id)).all())
+    return {s.id: counted.get(s.id, 0) for s in sessions}
 
 
 def mark_seen(session: LivechatSession, user: User) -> None:

@@ -180,18 +180,18 @@ def say(key: str):
     visitor = _visitor(channel)
     body = request.form.get("body", "")
     if not _within(current_app.config["LIVECHAT_MESSAGE_LIMIT"], "livechat-message", f"visitor:{visitor.id}"):
-        return _refused(channel, visitor, body, "You are sending messages very fast. Wait a moment and send this "
+        return _refused(body, "You are sending messages very fast. Wait a moment and send this "
                                                 "one again.", 429)
     new = livechat.live_session(visitor) is None
     if new and not _within(current_app.config["LIVECHAT_SESSION_LIMIT"], "livechat-session", f"visitor:{visitor.id}"):
-        return _refused(channel, visitor, body, "You have started several chats in a short time. Wait a few "
+        return _refused(body, "You have started several chats in a short time. Wait a few "
                                                 "minutes and try again.", 429)
     try:
         session, message = livechat.visitor_says(channel, visitor, body, request.form.get("key", ""),
                                                  page_url=request.form.get("url", ""))
     except LivechatError as err:
         db.session.rollback()
-        return _refused(channel, visitor, body, str(err), 422)
+        return _refused(body, str(err), 422)
     if session is None:
         db.session.rollback()
         return _fragment("livechat/_offline.html", channel=channel, visitor=visitor, values={"body": body},
@@ -202,7 +202,7 @@ def say(key: str):
     return response
 
 
-def _refused(channel, visitor, body: str, error: str, status: int):
+def _refused(body: str, error: str, status: int):
     return _fragment("livechat/_error.html", status, error=error, body=body)
 
 
@@ -232,7 +232,7 @@ def rate(key: str):
     except LivechatError as err:
         db.session.rollback()
         if session.state != "ended":
-            return _refused(channel, visitor, "", str(err), 422)
+            return _refused("", str(err), 422)
         return _fragment("livechat/_footer.html", 422, error=str(err), values=request.form,
                          **_footer_context(channel, visitor, session))
     db.session.commit()
