@@ -51,11 +51,12 @@ def create_app(overrides: dict | None = None) -> Flask:
     limiter.init_app(app)
 
     from app import models  # noqa: F401  (register every table)
-    from app.services import jobs, presence, realtime
+    from app.services import jobs, pagecache, presence, realtime
 
     jobs.init_app(app)
     realtime.init_app(app)
     presence.init_app(app)
+    pagecache.init_app(app)
 
     for area in BLUEPRINTS:
         module = __import__(f"app.blueprints.{area}", fromlist=["bp"])

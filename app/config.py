@@ -85,6 +85,8 @@ class Config:
         self.THREAD_PAGE_SIZE = _int("THREAD_PAGE_SIZE", 30)
         self.LIST_PAGE_SIZE = _int("LIST_PAGE_SIZE", 25)
         self.TICKETS_PAGE_SIZE = _int("TICKETS_PAGE_SIZE", 50)  # the helpdesk ticket list
+        # Rendered boards, ticket lists and ticket pages kept in each process (services/pagecache.py).
+        self.PAGE_CACHE_MB = _int("PAGE_CACHE_MB", 64)
         self.SEARCH_PAGE_SIZE = _int("SEARCH_PAGE_SIZE", 20)
         # What a search reads of the query: longer input is cut, more words are ignored.
         self.SEARCH_MAX_QUERY_CHARS = _int("SEARCH_MAX_QUERY_CHARS", 256)

@@ -141,6 +141,7 @@ def _clean(app):
 
             app.extensions["hilo_presence"] = LocalPresence()
         limiter.reset()
+        app.extensions["hilo_pagecache"].clear()  # ids start again: no page of this test may be reused
 
 
 class PerRequestClient(FlaskClient):

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, selectinload
 from app.extensions import db
 from app.models import Activity, Stage, Team, Ticket, Thread
 from app.models.base import utcnow
-from app.services import realtime
+from app.services import pagecache, realtime
 from app.services.helpdesk import HelpdeskError
 
 PAGE_SIZE = 25  # cards per column and per "load more" (a screen shows about eight; more load on scroll)
@@ -229,6 +229,7 @@ def _publish(session: Session) -> None:
         for key, teams in pending.items():
             if isinstance(key, tuple):
                 if key[0] == "gone":
+                    pagecache.touch(session, {pagecache.team(t) for t in teams})
                     for team_id in teams:
                         realtime.publish(topic(team_id), render_template(
                             "helpdesk/_board_event.html", ticket=None, ticket_id=key[1], team=None, counts={}))
@@ -236,6 +237,7 @@ def _publish(session: Session) -> None:
             ticket = session.get(Ticket, key)
             if ticket is None:
                 continue
+            pagecache.touch(session, {pagecache.team(t) for t in teams | {ticket.team_id}})
             for name, html in card_event(ticket, teams | {ticket.team_id}, counts):
                 realtime.publish(name, html)
 

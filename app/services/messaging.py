@@ -267,7 +267,7 @@ def deliver(message_id: int) -> bool:
     """
     claimed = db.session.execute(
         update(Message).where(Message.id == message_id, Message.notify_pending.is_(True))
-        .values(notify_pending=False).execution_options(synchronize_session=False)
+        .values(notify_pending=False).execution_options(synchronize_session=False, unseen=True)  # no page shows it
     ).rowcount
     if not claimed:
         return False

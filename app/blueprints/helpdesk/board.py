@@ -6,6 +6,7 @@ works as a plain form post without JavaScript (redirect back to the board).
 """
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from markupsafe import Markup
 
 from app import wants_fragment
 from app.blueprints.helpdesk import bp
@@ -13,7 +14,7 @@ from app.blueprints.helpdesk.routes import INVALID, _record, load_ticket
 from app.extensions import db
 from app.models import Team, Ticket, User
 from app.models.helpdesk import PRIORITIES
-from app.services import board, helpdesk
+from app.services import board, helpdesk, pagecache
 
 STALE = 409
 
@@ -27,11 +28,14 @@ def load_team(team_id: int) -> Team:
 
 
 def _render_board(team: Team, teams, status: int = 200, quick: dict | None = None):
-    columns = board.columns(team)
-    shown = [t for c in columns for t in c.cards]
-    return render_template("helpdesk/board.html", team=team, teams=teams, columns=columns,
-                           badges=board.activity_badges(shown), quick=quick or {},
-                           priorities=PRIORITIES), status
+    def columns_html():
+        columns = board.columns(team)
+        shown = [t for c in columns for t in c.cards]
+        return render_template("helpdesk/_board_columns.html", team=team, columns=columns,
+                               badges=board.activity_badges(shown), quick=quick or {})
+
+    html = Markup(columns_html()) if quick else pagecache.cached("board", [pagecache.team(team.id)], columns_html)
+    return render_template("helpdesk/board.html", team=team, teams=teams, board_html=html), status
 
 
 def _refusal(ticket: Ticket | None, message: str, status: int = INVALID):
@@ -63,7 +67,7 @@ def board_home():
     teams = helpdesk.teams_of(current_user)
     if teams:
         return redirect(url_for("helpdesk.board", team_id=teams[0].id))
-    return render_template("helpdesk/board.html", team=None, teams=[], columns=[], badges={}, quick={})
+    return render_template("helpdesk/board.html", team=None, teams=[])
 
 
 @bp.get("/helpdesk/teams/<int:team_id>/board", endpoint="board")

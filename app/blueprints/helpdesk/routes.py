@@ -8,6 +8,7 @@ from urllib.parse import parse_qsl
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 from wtforms.fields.choices import SelectChoice
@@ -20,7 +21,7 @@ from app.blueprints.helpdesk.forms import (BulkForm, NewTicketForm, TicketFilter
 from app.extensions import db
 from app.models import Stage, Tag, Team, TeamMember, Ticket, TicketType, Timesheet, User
 from app.models.helpdesk import PRIORITIES, stage_teams
-from app.services import access, helpdesk, timesheets
+from app.services import access, helpdesk, pagecache, timesheets
 from app.templating import local_today
 
 INVALID = 422
@@ -96,26 +97,47 @@ def _bulk_form(choices, formdata=None) -> BulkForm:
     return form
 
 
-def _render_list(filters: TicketFilterForm, teams, choices, bulk: BulkForm | None = None,
-                 error: str | None = None, notice: str | None = None, status: int = 200):
+def _list_html(filters: TicketFilterForm, teams, choices, bulk: BulkForm | None = None, error: str | None = None,
+               notice: str | None = None, fragment: bool = False) -> str:
+    """The filters and the rows (the whole page's part), or the rows alone (an htmx search)."""
     page = helpdesk.ticket_list(current_user, filters.to_filters(), page=filters.page_number,
                                 per_page=current_app.config["TICKETS_PAGE_SIZE"])
     bulk = bulk or _bulk_form(choices)
-    # A history restore (back button after an htmx search) needs the whole page.
-    fragment = wants_fragment() and not request.headers.get("HX-History-Restore-Request")
-    template = "helpdesk/_list.html" if fragment else "helpdesk/tickets.html"
     checked = set(bulk.chosen_ids() or []) if bulk.is_submitted() else set()
-    return render_template(template, page=page, filters=filters, bulk=bulk, teams=teams, error=error,
-                           notice=notice, checked=checked, group_of=helpdesk.group_of,
-                           group_label=helpdesk.LIST_GROUPS.get(filters.to_filters().group)), status
+    return render_template("helpdesk/_list.html" if fragment else "helpdesk/_tickets_body.html", page=page,
+                           filters=filters, bulk=bulk, teams=teams, error=error, notice=notice, checked=checked,
+                           group_of=helpdesk.group_of, group_label=helpdesk.LIST_GROUPS.get(filters.to_filters().group))
+
+
+def _list_fragment() -> bool:
+    # A history restore (back button after an htmx search) needs the whole page.
+    return wants_fragment() and not request.headers.get("HX-History-Restore-Request")
+
+
+def _list_response(html, teams, fragment: bool, status: int = 200):
+    return (html if fragment else render_template("helpdesk/tickets.html", teams=teams, list_html=html)), status
+
+
+def _render_list(filters: TicketFilterForm, teams, choices, bulk: BulkForm | None = None,
+                 error: str | None = None, notice: str | None = None, status: int = 200):
+    fragment = _list_fragment()
+    return _list_response(Markup(_list_html(filters, teams, choices, bulk, error, notice, fragment)), teams,
+                          fragment, status)
 
 
 @bp.get("/helpdesk/tickets")
 def tickets():
     """The tickets of my teams: search, filters, groups, sorting, pages — all in the query string."""
     teams = helpdesk.teams_of(current_user)
-    choices = _list_choices(teams)
-    return _render_list(_filter_form(request.args, teams, choices), teams, choices)
+    fragment = _list_fragment()
+
+    def render():
+        choices = _list_choices(teams)
+        return _list_html(_filter_form(request.args, teams, choices), teams, choices, fragment=fragment)
+
+    html = pagecache.cached("ticket-rows" if fragment else "ticket-list", [pagecache.team(t.id) for t in teams],
+                            render)
+    return _list_response(html, teams, fragment)
 
 
 @bp.post("/helpdesk/tickets/bulk")
@@ -241,11 +263,21 @@ def _ticket_form(ticket: Ticket, formdata=None) -> TicketForm:
 
 def _render_ticket(ticket: Ticket, error: str | None = None, status: int = 200, form: TicketForm | None = None,
                    time_form: TimesheetForm | None = None):
-    members = [m.user for m in ticket.team.members if m.user.active]
-    time_form = time_form or TimesheetForm(formdata=None, data={"day": local_today(current_user)})
-    return render_template("helpdesk/ticket.html", ticket=ticket, record=ticket, thread=ticket.ensure_thread(),
-                           members=members, error=error, ticket_form=form or _ticket_form(ticket),
-                           time_form=time_form, priorities=PRIORITIES, **_time_context(ticket)), status
+    thread = ticket.ensure_thread()
+
+    def body():
+        members = [m.user for m in ticket.team.members if m.user.active]
+        return render_template("helpdesk/_ticket_body.html", ticket=ticket, record=ticket, thread=thread,
+                               members=members, error=error, ticket_form=form or _ticket_form(ticket),
+                               time_form=time_form or TimesheetForm(formdata=None, data={"day": local_today(current_user)}),
+                               priorities=PRIORITIES, **_time_context(ticket))
+
+    if error is None and form is None and time_form is None:
+        html = pagecache.cached("ticket", [pagecache.ticket(ticket.id), pagecache.thread(thread.id),
+                                           pagecache.team(ticket.team_id)], body)
+    else:
+        html = Markup(body())
+    return render_template("helpdesk/ticket.html", ticket=ticket, thread=thread, ticket_html=html), status
 
 
 def _time_context(ticket: Ticket) -> dict:
