@@ -4,6 +4,7 @@
     python -m bench.helpdesk --db both --tickets 20000        # smaller, both databases
     python -m bench.helpdesk --db postgresql --reuse          # measure the last seeded database
     python -m bench.helpdesk --db both --seed-only            # seed now, measure later with --reuse
+    python -m bench.helpdesk --reuse --page-cache-mb 0 --no-sweep   # every page rendered afresh (a miss)
 
 Each database gets a fresh copy (`hilo_bench_helpdesk`), built with the migrations and filled by
 the same code as `flask demo seed` (10 teams, 5 agents each, every ticket open: the first team
@@ -95,9 +96,10 @@ def routes(meta: dict) -> list[measure.Route]:
     ]
 
 
-def measure_http(meta: dict, requests: int) -> dict:
-    out = {"routes": [], "wrk": []}
-    with measure.Server(meta, log_name=f"gunicorn-helpdesk-{meta['db']}.log") as server:
+def measure_http(meta: dict, requests: int, page_cache_mb: int | None = None) -> dict:
+    out = {"routes": [], "wrk": [], "page_cache_mb": page_cache_mb}
+    env = {} if page_cache_mb is None else {"PAGE_CACHE_MB": str(page_cache_mb)}
+    with measure.Server(meta, log_name=f"gunicorn-helpdesk-{meta['db']}.log", extra_env=env) as server:
         cookies = measure.sign_in(server.port, meta["login_email"], meta["password"])
         for route in routes(meta):
             jar = cookies if route.needs_login else {}
@@ -209,7 +211,8 @@ def measure_deadlines(count: int) -> dict:
 
 def report(meta: dict, http: dict | None, sweep: dict, deadlines: dict) -> None:
     say(f"\n== {meta['db']}: {meta['tickets']:,} open tickets x {meta['messages_per_ticket']} messages; "
-        f"team {meta['team_id']} holds {meta['open_in_team']:,}")
+        f"team {meta['team_id']} holds {meta['open_in_team']:,}"
+        + (f"; PAGE_CACHE_MB={http['page_cache_mb']}" if http and http["page_cache_mb"] is not None else ""))
     if http:
         say(f"  {'route':<14} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'req/s':>8} {'p95 x healthz':>14}")
         for r in http["routes"]:
@@ -220,9 +223,10 @@ def report(meta: dict, http: dict | None, sweep: dict, deadlines: dict) -> None:
         for w in http["wrk"]:
             say(f"  wrk {w['args']} {w['route']:<12} {w['requests_per_s'] or 0:>8.0f} req/s  "
                 f"p50 {w['p50_ms']} ms  p99 {w['p99_ms']} ms  non-2xx {w['non_2xx']}")
-    say(f"  SLA sweep: scan of {sweep['ongoing_targets']:,} ongoing targets with nothing due "
-        f"p50 {sweep['scan_nothing_due_ms']['p50']} ms; {sweep['recorded']:,} breaches recorded in "
-        f"{sweep['seconds']} s over {sweep['sweeps']} sweeps ({sweep['breaches_per_s']}/s)")
+    if sweep:
+        say(f"  SLA sweep: scan of {sweep['ongoing_targets']:,} ongoing targets with nothing due "
+            f"p50 {sweep['scan_nothing_due_ms']['p50']} ms; {sweep['recorded']:,} breaches recorded in "
+            f"{sweep['seconds']} s over {sweep['sweeps']} sweeps ({sweep['breaches_per_s']}/s)")
     for label, d in deadlines.items():
         say(f"  deadlines ({label}): {d['per_s']:,}/s")
 
@@ -237,6 +241,9 @@ def main(argv=None) -> int:
     parser.add_argument("--reuse", action="store_true", help="measure the database seeded by the last run")
     parser.add_argument("--no-http", action="store_true", help="only the in-process measurements")
     parser.add_argument("--seed-only", action="store_true", help="seed the databases, measure later with --reuse")
+    parser.add_argument("--page-cache-mb", type=int, default=None,
+                        help="the server's PAGE_CACHE_MB (0: every page rendered afresh, as on a cache miss)")
+    parser.add_argument("--no-sweep", action="store_true", help="skip the SLA sweep (it records breaches)")
     args = parser.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
     deadlines = measure_deadlines(DEADLINES)
@@ -247,8 +254,8 @@ def main(argv=None) -> int:
             meta = seed(db, args.tickets, args.messages_per_ticket)
             if args.seed_only:
                 continue
-        http = None if args.no_http else measure_http(meta, args.requests)
-        sweep = measure_sweep(meta, args.breaches)
+        http = None if args.no_http else measure_http(meta, args.requests, args.page_cache_mb)
+        sweep = None if args.no_sweep else measure_sweep(meta, args.breaches)
         report(meta, http, sweep, deadlines)
         path = OUT / f"helpdesk-{db}.json"
         path.write_text(json.dumps({"measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": measure.machine(),

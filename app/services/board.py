@@ -17,8 +17,8 @@ from contextlib import nullcontext
 from flask import current_app, g, has_request_context, render_template
 from flask_login import current_user
 from markupsafe import Markup, escape
-from sqlalchemy import and_, event, func, inspect, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import and_, event, func, inspect, or_, select, union_all
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from app.extensions import db
 from app.models import Activity, Stage, Team, Ticket, Thread
@@ -55,6 +55,11 @@ def _order():
     # Priority first, then the nearest SLA deadline (none last), then age: the order of the
     # index ix_helpdesk_tickets_board, so a column's page is read from it without a sort.
     return [Ticket.priority.desc(), Ticket.sla_deadline.asc().nulls_last(), Ticket.id]
+
+
+def _in_order(ticket: Ticket) -> tuple:
+    """_order() in Python."""
+    return (-ticket.priority, ticket.sla_deadline is None, ticket.sla_deadline or datetime.min, ticket.id)
 
 
 def cursor_of(ticket: Ticket) -> str:
@@ -96,7 +101,7 @@ def cards(team: Team, stage: Stage, after: str | None = None, limit: int = PAGE_
 
 
 def _card_loads():
-    return (selectinload(Ticket.tags), selectinload(Ticket.assignee), selectinload(Ticket.customer))
+    return (selectinload(Ticket.tags), joinedload(Ticket.assignee), joinedload(Ticket.customer))
 
 
 def columns(team: Team) -> list[Column]:
@@ -109,14 +114,20 @@ def columns(team: Team) -> list[Column]:
     open_columns = [c for c in result if not c.stage.is_folded and c.count]
     # The first page of each open column by the board index (a few rows each, whatever the
     # column holds), then those tickets and what their cards show in one go.
-    pages = {column.stage.id: list(db.session.scalars(
-        select(Ticket.id).where(Ticket.team_id == team.id, Ticket.stage_id == column.stage.id)
-        .order_by(*_order()).limit(PAGE_SIZE + 1))) for column in open_columns}
+    pages = {column.stage.id: [] for column in open_columns}
+    if open_columns:
+        # One round trip: each column's page is its own index scan, glued with UNION ALL (each
+        # inside a subquery, as SQLite wants its ORDER BY ... LIMIT there).
+        heads = [select(Ticket.id, Ticket.stage_id).where(Ticket.team_id == team.id, Ticket.stage_id == c.stage.id)
+                 .order_by(*_order()).limit(PAGE_SIZE + 1).subquery() for c in open_columns]
+        for ticket_id, stage_id in db.session.execute(union_all(*(select(h.c.id, h.c.stage_id) for h in heads))):
+            pages[stage_id].append(ticket_id)
     wanted = [ticket_id for ids in pages.values() for ticket_id in ids]
     loaded = {t.id: t for t in db.session.scalars(select(Ticket).where(Ticket.id.in_(wanted))
                                                   .options(*_card_loads()))} if wanted else {}
     for column in open_columns:
-        page = [loaded[ticket_id] for ticket_id in pages[column.stage.id] if ticket_id in loaded]
+        page = sorted((loaded[ticket_id] for ticket_id in pages[column.stage.id] if ticket_id in loaded),
+                      key=_in_order)  # a union keeps no order of its own
         if len(page) > PAGE_SIZE:
             column.more = cursor_of(page[PAGE_SIZE - 1])
         column.cards = page[:PAGE_SIZE]

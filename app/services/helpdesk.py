@@ -10,7 +10,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from app.extensions import db
 from app.models import (ASSIGNMENT_METHODS, PRIORITIES, Contact, Follower, Stage, Tag, Team, TeamMember, Ticket,
@@ -434,8 +434,8 @@ def ticket_list(user: User, filters: TicketFilters, page: int = 1, per_page: int
     elif filters.group == "priority":
         order = [Ticket.priority.desc(), *order]
     items = db.session.scalars(
-        query.options(selectinload(Ticket.tags), selectinload(Ticket.stage), selectinload(Ticket.team),
-                      selectinload(Ticket.assignee), selectinload(Ticket.customer))
+        query.options(selectinload(Ticket.tags), joinedload(Ticket.stage), joinedload(Ticket.team),
+                      joinedload(Ticket.assignee), joinedload(Ticket.customer))
         .order_by(*order).offset((page - 1) * per_page).limit(per_page)).all()
     return TicketPage(items=items, total=total, page=page, pages=pages, per_page=per_page, groups=groups)
 

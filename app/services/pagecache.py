@@ -32,7 +32,7 @@ from flask import current_app, g, has_app_context, request
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
-from sqlalchemy import event
+from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
 GLOBAL = "helpdesk"
@@ -157,13 +157,50 @@ def cached(name: str, scopes, render) -> Markup:
            int(time.time() // 60))
     html = cache.fragments.get(key)
     if html is None:
-        g.pagecache_rendering = True
+        g.pagecache_global = dict(zip(scopes, key[4]))[GLOBAL]  # what the parts inside it read
         try:
-            html = str(render())
+            html = _marked(render)
         finally:
-            g.pagecache_rendering = False
+            g.pagecache_global = None
         cache.fragments.put(key, html)
     return Markup(html.replace(_MARK, generate_csrf()) if _MARK in html else html)
+
+
+def part(key: tuple, render) -> Markup:
+    """A piece shown on many pages (a board card, a list row), cached under a key made of the
+    very values it shows, so it needs no version of its own: when they change, so does the key.
+    Whatever else the piece shows (names of tags, people, stages) is under `helpdesk`; the time
+    zone and the minute are added here. Rendered with the CSRF marker."""
+    cache = _cache()
+    if not cache.enabled:
+        html = _marked(render)
+    else:
+        version = g.get("pagecache_global")
+        if version is None:
+            version = cache.versions.get([GLOBAL])[0]
+        key = (key, version, _zone(), int(time.time() // 60))
+        html = cache.fragments.get(key)
+        if html is None:
+            html = _marked(render)
+            cache.fragments.put(key, html)
+    if g.get("pagecache_rendering") or _MARK not in html:
+        return Markup(html)  # inside a cached page: its own answer puts the token in
+    return Markup(html.replace(_MARK, generate_csrf()))
+
+
+def _marked(render) -> str:
+    outer = g.get("pagecache_rendering", False)
+    g.pagecache_rendering = True
+    try:
+        return str(render())
+    finally:
+        g.pagecache_rendering = outer
+
+
+def _zone() -> str:
+    from app.templating import user_tz
+
+    return user_tz().key
 
 
 def csrf_token() -> str:
@@ -185,6 +222,8 @@ def _scopes_of(obj, messages: set) -> set:
                             WorkingCalendar)
     from app.models.customers import Rating
 
+    if isinstance(obj, User) and not _changed_beyond(obj, _UNSHOWN_USER_COLUMNS):
+        return set()  # signing in is not a change anyone sees
     if isinstance(obj, (Team, TeamMember, Stage, Tag, TicketType, WorkingCalendar, SlaPolicy, CannedResponse, User,
                         Contact)):
         return {GLOBAL}
@@ -197,6 +236,17 @@ def _scopes_of(obj, messages: set) -> set:
     if isinstance(obj, (MessageReaction, MessageStar, MessageRecipient, TrackingValue)) and obj.message_id:
         messages.add(obj.message_id)
     return set()
+
+
+_UNSHOWN_USER_COLUMNS = frozenset({"last_login_at", "password_hash"})
+
+
+def _changed_beyond(obj, ignored) -> bool:
+    """Whether a flushed row is new, deleted, or changed in a column outside `ignored`."""
+    state = inspect(obj)
+    if state.pending or state.deleted or state.was_deleted:
+        return True
+    return any(attr.history.has_changes() for attr in state.attrs if attr.key not in ignored)
 
 
 @event.listens_for(Session, "after_flush")

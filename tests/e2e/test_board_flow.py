@@ -62,6 +62,9 @@ def test_two_agents_share_a_live_board(app, live_server, browser, artifacts_dir,
         carol.set_viewport_size({"width": 390, "height": 844})
         carol.reload()
         expect(carol.locator(card)).to_be_attached()
+        # Her board was kept rendered from before the changes: the reload shows them all the same.
+        expect(carol.locator(f"#cards-{waiting.id} {card}")).to_have_attribute("data-priority", "3")
+        expect(carol.locator(f"#count-{new.id}")).to_have_text("0")
         # The board scrolls inside itself; the page never scrolls sideways.
         assert carol.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
         carol.screenshot(path=str(artifacts_dir / "board-phone.png"), full_page=True)

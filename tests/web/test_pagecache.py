@@ -49,7 +49,27 @@ def test_a_second_view_is_served_from_the_cache(app, client, users, desk):
         before = rendered(app)
         assert without_tokens(body(client, path)) == without_tokens(first)
         assert rendered(app) == before  # nothing rendered again
-    assert rendered(app) == 3
+
+
+def test_a_changed_ticket_renders_its_own_card_and_row_again_only(app, client, make_client, users, desk):
+    for n in range(4):
+        make_ticket(desk.care, f"Other ticket {n}")
+    db.session.commit()
+    sign_in(client, users.agent)
+    for path in (pages(desk)["board"], pages(desk)["list"]):
+        body(client, path)
+        before = rendered(app)
+        helpdesk.update(db.session.get(Ticket, desk.ticket.id), users.admin, title=f"Toner {path}")
+        db.session.commit()
+        assert f"Toner {path}" in body(client, path)
+        assert rendered(app) == before + 2  # the page around the cards, and the one card (row) that changed
+    # A colleague in the same time zone gets their own page, made of the same cards.
+    body(client, pages(desk)["board"])  # (the card renamed on the list's turn, on the board too)
+    other = make_client()
+    sign_in(other, users.agent2)
+    before = rendered(app)
+    body(other, pages(desk)["board"])
+    assert rendered(app) == before + 1
 
 
 @pytest.mark.parametrize("change, shows", [
