@@ -264,6 +264,11 @@ class LivechatSession(ThreadMixin, db.Model):
 
         livechat.on_message_posted(self, message)
 
+    @staticmethod
+    def system_author(session) -> str | None:
+        """The welcome line and the chatbot's lines are the channel's bot speaking."""
+        return session.channel.bot_name if session is not None else None
+
     def staff_can_read(self, user) -> bool:
         """Admins, the channel's operators, and whoever was given the chat."""
         return bool(user.is_admin or self.operator_id == user.id or self.channel.has_operator(user))

@@ -442,13 +442,14 @@ def check_body(body: str) -> str:
 
 
 def visitor_says(channel: LivechatChannel, visitor: Visitor, body: str, key: str, *,
-                 page_url: str = "") -> tuple[LivechatSession | None, Message | None]:
+                 page_url: str = "", live=...) -> tuple[LivechatSession | None, Message | None]:
     """A visitor's message, exactly once per `key` (a resend after a lost answer is the same
-    message). Starts the chat when there is none; (None, None) when nobody can take it."""
+    message). Starts the chat when there is none; (None, None) when nobody can take it.
+    `live` is the visitor's `live_session`, when the caller has just read it."""
     body = check_body(body)
     if not KEY_PATTERN.match(key or ""):
         raise LivechatError("This message could not be sent. Reload the chat and try again.")
-    session = live_session(visitor)
+    session = live_session(visitor) if live is ... else live
     if session is not None:
         known = db.session.scalar(select(VisitorMessageKey.message_id).where(
             VisitorMessageKey.session_id == session.id, VisitorMessageKey.key == key))

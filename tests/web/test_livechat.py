@@ -205,7 +205,7 @@ def make_script():
     return script
 
 
-def test_a_rule_with_a_bot_greets_asks_and_forwards(client, desk, users):
+def test_a_rule_with_a_bot_greets_asks_and_forwards(client, make_client, desk, users):
     desk.channel.rules = [LivechatRule(sequence=1, script_id=make_script().id)]
     db.session.commit()
     token, page = open_chat(client, desk.channel)
@@ -226,6 +226,13 @@ def test_a_rule_with_a_bot_greets_asks_and_forwards(client, desk, users):
     assert session.state == "open" and session.operator_id == users.agent.id
     assert session.visitor.email == "Eve@visitor.test" or session.visitor.email.lower() == "eve@visitor.test"
     assert list(session.bot_answers.values())[0] == "Billing"
+    # On the operator's side the bot's lines are the bot's, not "System".
+    operator = make_client()
+    sign_in(operator, users.agent)
+    page = operator.get(f"/discuss/livechat/{session.id}").get_data(as_text=True)
+    said = re.findall(r'class="message message-comment".*?class="message-author" id="message-\d+-author">([^<]+)<',
+                      page, re.S)
+    assert desk.channel.bot_name in said and "Visitor #1" in said and "System" not in said
 
 
 def test_bot_only_when_nobody_is_available(client, desk, users):

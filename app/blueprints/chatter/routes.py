@@ -114,6 +114,18 @@ bp.add_app_template_global(reactions.QUICK_EMOJI, "quick_emoji")
 
 
 @bp.app_template_global()
+def author_label(message: Message, thread: Thread | None = None) -> str:
+    """Who wrote a message, as its thread shows it: a message nobody wrote is the record's own
+    voice where it has one (a live chat's bot), else "System"."""
+    if thread is not None and message.author_user_id is None and message.author_contact_id is None \
+            and message.author_visitor_id is None:
+        voice = getattr(thread.model, "system_author", None)
+        if voice is not None:
+            return voice(thread.record) or message.author_name
+    return message.author_name
+
+
+@bp.app_template_global()
 def can_edit_message(message: Message) -> bool:
     """May the current user edit or delete this message (a note of theirs, or any as admin)?"""
     return access.can_edit_message(current_user, message)

@@ -182,13 +182,14 @@ def say(key: str):
     if not _within(current_app.config["LIVECHAT_MESSAGE_LIMIT"], "livechat-message", f"visitor:{visitor.id}"):
         return _refused(body, "You are sending messages very fast. Wait a moment and send this "
                                                 "one again.", 429)
-    new = livechat.live_session(visitor) is None
+    live = livechat.live_session(visitor)
+    new = live is None
     if new and not _within(current_app.config["LIVECHAT_SESSION_LIMIT"], "livechat-session", f"visitor:{visitor.id}"):
         return _refused(body, "You have started several chats in a short time. Wait a few "
                                                 "minutes and try again.", 429)
     try:
         session, message = livechat.visitor_says(channel, visitor, body, request.form.get("key", ""),
-                                                 page_url=request.form.get("url", ""))
+                                                 page_url=request.form.get("url", ""), live=live)
     except LivechatError as err:
         db.session.rollback()
         return _refused(body, str(err), 422)
