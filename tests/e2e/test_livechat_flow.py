@@ -131,3 +131,58 @@ def test_a_visitor_chats_with_an_operator_from_another_site(app, live_server, br
     finally:
         visitor_context.close()
         operator_context.close()
+
+
+def test_a_visitor_whose_socket_drops_catches_up_without_gaps_or_doubles(app, live_server, browser, users):
+    from app.services import livechat, presence
+
+    team = make_team("Web Support", members=[users.agent])
+    channel = LivechatChannel(name="Website", key="site" + secrets.token_hex(4), identity_secret="s" * 64,
+                              team=team, welcome_message="Hello! How can we help?", header_text="Talk to us")
+    channel.operators = [users.agent]
+    db.session.add(channel)
+    db.session.commit()
+    online = presence.connect(users.agent.id)  # the operator has a Hilo page open
+    context = browser.new_context(viewport={"width": 420, "height": 760})
+    errors, sockets = [], []
+    try:
+        page = context.new_page()
+        page.on("pageerror", lambda err: errors.append(str(err)))
+
+        def through(ws):  # every socket the chat opens goes to the server, and can be cut here
+            ws.connect_to_server()
+            sockets.append(ws)
+
+        page.route_web_socket(re.compile(r".*/livechat/[^/]+/ws.*"), through)
+        page.goto(f"{live_server.url}/livechat/{channel.key}")
+        box = page.get_by_label("Your message")
+        box.fill("Is anyone there?")
+        box.press("Enter")
+        expect(page.locator("#lc-status")).to_contain_text("Bob Agent")
+        session = db.session.scalars(select(LivechatSession)).one()
+        assert len(sockets) == 1
+
+        sockets[0].close()  # the network drops the chat's socket
+        expect(page.locator("body.lc-offline-socket")).to_have_count(1)
+        with app.test_request_context(base_url=live_server.url):
+            livechat.operator_says(db.session.get(LivechatSession, session.id), users.agent, "Yes, I am here")
+            livechat.operator_says(db.session.get(LivechatSession, session.id), users.agent, "How can I help?")
+            db.session.commit()
+        # Back: the two answers, once each and in order, whichever of the catch-up and the new
+        # socket brought them.
+        expect(page.locator("body.lc-offline-socket")).to_have_count(0)
+        operator_lines = page.locator(".lc-operator .lc-bubble")
+        expect(operator_lines).to_have_count(2)
+        expect(operator_lines.nth(0)).to_contain_text("Yes, I am here")
+        expect(operator_lines.nth(1)).to_contain_text("How can I help?")
+        assert len(sockets) == 2
+        # And it stays live on the new socket.
+        with app.test_request_context(base_url=live_server.url):
+            livechat.operator_says(db.session.get(LivechatSession, session.id), users.agent, "Still there?")
+            db.session.commit()
+        expect(operator_lines).to_have_count(3)
+        assert page.locator(".lc-visitor .lc-bubble").count() == 1
+        assert errors == []
+    finally:
+        context.close()
+        presence.disconnect(users.agent.id, online)
