@@ -186,3 +186,36 @@ def test_a_visitor_whose_socket_drops_catches_up_without_gaps_or_doubles(app, li
     finally:
         context.close()
         presence.disconnect(users.agent.id, online)
+
+
+def test_rules_open_the_chat_by_themselves_on_one_page_and_hide_it_on_another(app, live_server, browser, users, shop):
+    team = make_team("Web Support", members=[users.agent])
+    channel = LivechatChannel(name="Acme website", key="acme" + secrets.token_hex(4), identity_secret="s" * 64,
+                              team=team, welcome_message="Looking for a kettle?", header_text="Acme support",
+                              button_text="Chat with Acme")
+    channel.operators = [users.agent]
+    channel.rules = [LivechatRule(sequence=1, url_pattern=r"/checkout", action="hide"),
+                     LivechatRule(sequence=2, url_pattern=r"/kettles", action="auto", auto_open_seconds=1)]
+    db.session.add(channel)
+    db.session.commit()
+    shop.pages["page"] = shop_page(f"{live_server.url}/livechat/{channel.key}/loader.js")
+    context = browser.new_context(viewport={"width": 1100, "height": 800})
+    try:
+        page = context.new_page()
+        page.goto(f"{shop.url}/kettles")
+        button = page.get_by_role("button", name="Chat with Acme")
+        expect(button).to_be_visible()
+        chat = page.frame_locator("iframe[title='Chat with Acme']")
+        # Nobody clicks: after a second the chat opens, with the welcome line.
+        expect(chat.get_by_role("heading", name="Acme support")).to_be_visible(timeout=5000)
+        expect(chat.locator(".lc-bot").first).to_contain_text("Looking for a kettle?")
+
+        other = context.new_page()
+        with other.expect_response(lambda response: "/settings.json" in response.url) as asked:
+            other.goto(f"{shop.url}/checkout")
+        assert asked.value.json()["action"] == "hide"  # the loader asked, and was told to stay out of sight
+        other.wait_for_load_state("networkidle")
+        expect(other.get_by_role("button", name="Chat with Acme")).to_have_count(0)
+        expect(other.locator("iframe")).to_have_count(0)
+    finally:
+        context.close()
