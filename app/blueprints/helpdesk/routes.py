@@ -10,6 +10,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 from werkzeug.datastructures import MultiDict
 from wtforms.fields.choices import SelectChoice
 
@@ -38,8 +39,10 @@ def staff_only():
 
 
 def load_ticket(ticket_id: int) -> Ticket:
-    ticket = db.session.get(Ticket, ticket_id)
-    if ticket is None or not ticket.staff_can_read(current_user):
+    """The ticket, when the current user may read it (else 404): one query, with its team."""
+    ticket = db.session.scalar(select(Ticket).where(Ticket.id == ticket_id, Ticket.staff_read_filter(current_user))
+                               .options(joinedload(Ticket.team)))
+    if ticket is None:
         abort(404)
     return ticket
 
