@@ -302,6 +302,10 @@ def test_a_stalled_reader_is_cut_off_without_holding_back_the_others(app, live_s
         for n in range(5):
             receive_matching(healthy, f'id="shared-{n}"')
         received = 0
+        # Its own thread may be inside a write that waits up to WRITE_TIMEOUT before it cuts.
+        from app.blueprints.ws.outlet import WRITE_TIMEOUT
+
+        stalled.settimeout(WRITE_TIMEOUT + 20)
         while chunk := stalled.recv(1 << 16):  # the buffers' worth, then the end of the connection
             received += len(chunk)
         assert received < FLOOD * len(filler)
