@@ -288,11 +288,7 @@ def around(channel: Channel, message_id: int):
 
 def after(channel: Channel, after_id: int, limit: int = CATCH_UP_LIMIT) -> list[Message]:
     """Messages newer than `after_id`, oldest first (a reconnecting socket catching up)."""
-    thread = channel.ensure_thread()
-    stmt = (select(Message).where(Message.thread_id == thread.id, Message.id > after_id,
-                                  Message.kind.in_(("comment", "notification")))
-            .order_by(Message.id).limit(limit))
-    return list(db.session.scalars(messaging.with_parts(stmt)).unique())
+    return messaging.messages_after(channel.ensure_thread(), after_id, ("comment", "notification"), limit)
 
 
 def mark_seen(channel: Channel, user: User, message_id: int | None = None) -> int:

@@ -16,6 +16,7 @@ import hmac
 import re
 import secrets
 from datetime import timedelta
+from typing import NamedTuple
 
 from flask import current_app, render_template, url_for
 from sqlalchemy import func, select
@@ -254,7 +255,13 @@ def live_counts(user_ids) -> dict[int, int]:
         .group_by(LivechatSession.operator_id)).all())
 
 
-def available_operators(channel: LivechatChannel, *, lock: bool = False) -> list[tuple[User, OperatorSettings]]:
+class Available(NamedTuple):
+    user: User
+    settings: OperatorSettings
+    live: int  # chats they hold now
+
+
+def available_operators(channel: LivechatChannel, *, lock: bool = False) -> list[Available]:
     """The channel's operators who can take one more chat now: active, marked available, with a
     Hilo page open (not offline), under their limit. With `lock` (PostgreSQL), their settings
     rows are locked until commit, so two visitors cannot both take an operator's last place."""
@@ -277,7 +284,7 @@ def available_operators(channel: LivechatChannel, *, lock: bool = False) -> list
     settings = {s.user_id: s for s in db.session.scalars(query)}
     online = presence.statuses([u.id for u in users])
     counts = live_counts([u.id for u in users])
-    return [(u, settings[u.id]) for u in users
+    return [Available(u, settings[u.id], counts.get(u.id, 0)) for u in users
             if settings[u.id].available and online.get(u.id, "offline") != "offline"
             and counts.get(u.id, 0) < settings[u.id].max_sessions]
 
@@ -285,22 +292,19 @@ def available_operators(channel: LivechatChannel, *, lock: bool = False) -> list
 def pick_operator(channel: LivechatChannel, visitor: Visitor, *, exclude=()) -> User | None:
     """Who takes this visitor: their previous operator if free, then one speaking their language,
     then whoever holds the fewest live chats (then the longest-standing account)."""
-    candidates = [(u, s) for u, s in available_operators(channel, lock=True) if u.id not in set(exclude)]
+    candidates = [c for c in available_operators(channel, lock=True) if c.user.id not in set(exclude)]
     if not candidates:
         return None
     previous = db.session.scalar(
         select(LivechatSession.operator_id).where(LivechatSession.visitor_id == visitor.id,
                                                   LivechatSession.operator_id.is_not(None))
         .order_by(LivechatSession.id.desc()).limit(1))
-    counts = live_counts([u.id for u, _ in candidates])
     language = (visitor.language or "").lower()
 
-    def rank(item):
-        user, settings = item
-        return (user.id != previous, not (language and language in settings.language_list),
-                counts.get(user.id, 0), user.id)
+    def rank(c: Available):
+        return (c.user.id != previous, not (language and language in c.settings.language_list), c.live, c.user.id)
 
-    return min(candidates, key=rank)[0]
+    return min(candidates, key=rank).user
 
 
 def anyone_available(channel: LivechatChannel) -> bool:
@@ -412,7 +416,7 @@ def transfer(session: LivechatSession, by: User, to: User | None) -> None:
         raise LivechatError("This chat has ended.")
     if to is None or to.id == by.id:
         raise LivechatError("Choose a colleague to hand the chat to.")
-    if to.id not in {u.id for u, _ in available_operators(session.channel, lock=True)}:
+    if to.id not in {c.user.id for c in available_operators(session.channel, lock=True)}:
         raise LivechatError(f"{to.name} cannot take a chat now (away, at their limit, or not an operator here).")
     assign(session, to, by=by)
 

@@ -483,6 +483,14 @@ def with_parts(stmt):
                         selectinload(Message.recipients), selectinload(Message.reactions))
 
 
+def messages_after(thread: Thread, after_id: int, kinds, limit: int) -> list[Message]:
+    """The thread's messages of `kinds` newer than `after_id`, oldest first (a reconnecting
+    socket catching up)."""
+    stmt = (select(Message).where(Message.thread_id == thread.id, Message.id > after_id, Message.kind.in_(kinds))
+            .order_by(Message.id).limit(limit))
+    return list(db.session.scalars(with_parts(stmt)).unique())
+
+
 def thread_page(thread: Thread, kinds, before_id: int | None = None, limit: int | None = None):
     """Newest-first page of messages of the given kinds; returns (messages, has_more).
 

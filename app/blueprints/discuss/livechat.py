@@ -16,7 +16,7 @@ from app.blueprints.discuss import bp
 from app.extensions import db
 from app.models import LivechatChannel, LivechatSession, User
 from app.models.base import utcnow
-from app.services import access, livechat, livechat_stats, messaging
+from app.services import access, discuss, livechat, livechat_stats, messaging
 from app.services.attachments import AttachmentError
 from app.services.helpdesk import HelpdeskError
 from app.services.livechat import LivechatError
@@ -64,7 +64,7 @@ def livechat_session(session_id: int):
     rows, has_older = messaging.thread_page(thread, access.visible_kinds(current_user), None, 200)
     context = dict(session=session, thread=thread, messages=list(reversed(rows)), has_older=has_older,
                    visitor=session.visitor, earlier=livechat.history(session.visitor, exclude=session.id),
-                   colleagues=[u for u, _ in livechat.available_operators(session.channel) if u.id != current_user.id],
+                   colleagues=[c.user for c in livechat.available_operators(session.channel) if c.user.id != current_user.id],
                    can_post=session.state != "ended" and session.operator_id == current_user.id,
                    can_take=session.state != "ended" and session.operator_id != current_user.id and (
                        current_user.is_admin or session.channel.has_operator(current_user)))
@@ -80,11 +80,8 @@ def livechat_messages(session_id: int):
     session = load_session(session_id)
     thread = session.ensure_thread()
     after = request.args.get("after", 0, type=int)
-    rows = db.session.scalars(messaging.with_parts(
-        select(messaging.Message).where(messaging.Message.thread_id == thread.id, messaging.Message.id > after,
-                                        messaging.Message.kind.in_(access.visible_kinds(current_user)))
-        .order_by(messaging.Message.id).limit(200))).unique()
-    return render_template("discuss/_rows.html", messages=list(rows), thread=thread)
+    rows = messaging.messages_after(thread, after, access.visible_kinds(current_user), discuss.CATCH_UP_LIMIT)
+    return render_template("discuss/_rows.html", messages=rows, thread=thread)
 
 
 @bp.post("/livechat/<int:session_id>/messages")
