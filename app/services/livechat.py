@@ -35,6 +35,7 @@ from app.services.sanitize import html_to_text
 
 VISIBLE_KINDS = ("comment", "notification")  # what the widget shows; notes are the operators'
 MAX_PAGES = 20  # pages kept per visitor
+WAITING_BATCH = 50  # waiting chats handed out per channel at a time
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 COMMANDS = {
     "/helpdesk": "Turn this chat into a ticket (the transcript becomes its description). "
@@ -212,10 +213,13 @@ def settings_for(user: User) -> OperatorSettings:
 
 
 def set_available(user: User, available: bool) -> OperatorSettings:
+    """The operator's switch; switched on, the chats waiting in their channels come to them."""
     found = settings_for(user)
     found.available = bool(available)
     db.session.flush()
     refresh_operator(user.id)
+    if found.available:
+        hand_out_waiting(operated_channels(user))
     return found
 
 
@@ -433,6 +437,28 @@ def end(session: LivechatSession, by: str, user: User | None = None) -> None:
     push_state(session)
     if session.operator_id:
         refresh_operator(session.operator_id)
+        db.session.flush()
+        hand_out_waiting([session.channel])  # their place is free again
+
+
+def hand_out_waiting(channels=None) -> int:
+    """Give the chats waiting for an operator, oldest first, to operators free now (when one
+    becomes available, a chat ends, and every few minutes: every channel with a waiting chat).
+    Returns how many were given."""
+    if channels is None:
+        channels = db.session.scalars(select(LivechatChannel).where(
+            LivechatChannel.active.is_(True), LivechatChannel.id.in_(
+                select(LivechatSession.channel_id).where(LivechatSession.state == "waiting"))))
+    handed = 0
+    for channel in channels:
+        waiting = db.session.scalars(select(LivechatSession).where(
+            LivechatSession.channel_id == channel.id, LivechatSession.state == "waiting",
+            LivechatSession.operator_id.is_(None)).order_by(LivechatSession.id).limit(WAITING_BATCH))
+        for session in list(waiting):
+            if not forward(session):
+                break  # nobody is free in this channel: the rest wait too
+            handed += 1
+    return handed
 
 
 def check_body(body: str) -> str:

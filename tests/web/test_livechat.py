@@ -489,6 +489,63 @@ def test_a_waiting_chat_is_taken_by_an_operator_of_its_channel(app, make_client,
     assert (session.state, session.operator_id) == ("open", users.agent.id)
 
 
+def waiting_chat(app, client, desk, users):
+    """A chat that found nobody free: its only operator is away."""
+    with app.test_request_context():
+        livechat.set_available(users.agent, False)
+        db.session.commit()
+    desk.channel.rules = [LivechatRule(sequence=1, script_id=make_script().id)]
+    db.session.commit()
+    token, _ = open_chat(client, desk.channel)
+    say(client, desk.channel, token, "Something else")
+    session = db.session.scalars(select(LivechatSession)).one()
+    assert session.state == "waiting" and session.operator_id is None
+    return session
+
+
+def test_a_waiting_chat_goes_to_the_operator_who_becomes_available(app, make_client, desk, users, client):
+    session = waiting_chat(app, client, desk, users)
+    bob, bob_token = operator_client(make_client, users.agent)
+    assert bob.post("/discuss/livechat/availability", data={"csrf_token": bob_token, "available": "1"},
+                    headers={"HX-Request": "true"}).status_code == 200
+    db.session.refresh(session)
+    assert (session.state, session.operator_id) == ("open", users.agent.id)
+
+
+def test_a_waiting_chat_goes_to_the_operator_whose_chat_ended(app, make_client, desk, users, client):
+    with app.test_request_context():
+        settings = livechat.settings_for(users.agent)
+        settings.max_sessions = 1
+        db.session.commit()
+    first_token, _ = open_chat(client, desk.channel)
+    say(client, desk.channel, first_token, "First")
+    first = db.session.scalars(select(LivechatSession)).one()
+    desk.channel.rules = [LivechatRule(sequence=1, script_id=make_script().id)]
+    db.session.commit()
+    other = make_client()
+    token, _ = open_chat(other, desk.channel)
+    say(other, desk.channel, token, "Something else")  # the bot forwards: Bob is at his limit
+    second = db.session.scalars(select(LivechatSession).where(LivechatSession.id != first.id)).one()
+    assert second.state == "waiting"
+    assert client.post(f"/livechat/{desk.channel.key}/end", headers={"X-Visitor-Token": first_token}).status_code == 200
+    db.session.refresh(second)
+    assert (second.state, second.operator_id) == ("open", users.agent.id)
+
+
+def test_the_periodic_job_hands_out_waiting_chats(app, client, desk, users):
+    from app.jobs.livechat import expire_idle_chats_job
+    from app.models import OperatorSettings
+
+    session = waiting_chat(app, client, desk, users)
+    # Bob's switch goes on behind the service's back (say, his settings restored): the job notices.
+    db.session.scalars(select(OperatorSettings).where(OperatorSettings.user_id == users.agent.id)).one().available = True
+    db.session.commit()
+    with app.test_request_context():
+        expire_idle_chats_job()
+    db.session.refresh(session)
+    assert (session.state, session.operator_id) == ("open", users.agent.id)
+
+
 def test_availability_and_joining_channels(make_client, desk, users):
     carol, token = operator_client(make_client, users.agent2)
     assert carol.post("/discuss/livechat/availability", data={"csrf_token": token, "available": "0"},
