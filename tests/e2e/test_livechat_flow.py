@@ -219,3 +219,48 @@ def test_rules_open_the_chat_by_themselves_on_one_page_and_hide_it_on_another(ap
         expect(other.locator("iframe")).to_have_count(0)
     finally:
         context.close()
+
+
+def test_an_operator_answers_with_a_canned_response(app, live_server, browser, artifacts_dir, users):
+    from app.services import canned, presence
+
+    team = make_team("Web Support", members=[users.agent])
+    channel = LivechatChannel(name="Website", key="site" + secrets.token_hex(4), identity_secret="s" * 64,
+                              team=team, welcome_message="Hello!", header_text="Talk to us")
+    channel.operators = [users.agent]
+    db.session.add(channel)
+    canned.create_response(shortcut="hello", title="Hello", body="Hi, {{agent.first_name}} here. How can I help?",
+                           team=None, by=None)
+    db.session.commit()
+    online = presence.connect(users.agent.id)
+    errors = []
+    visitor_context = browser.new_context(viewport={"width": 420, "height": 760})
+    operator_context = None
+    try:
+        visitor = visitor_context.new_page()
+        visitor.on("pageerror", lambda err: errors.append(f"visitor: {err}"))
+        visitor.goto(f"{live_server.url}/livechat/{channel.key}")
+        box = visitor.get_by_label("Your message")
+        box.fill("My kettle leaks")
+        box.press("Enter")
+        expect(visitor.locator("#lc-status")).to_contain_text("Bob Agent")
+        session = db.session.scalars(select(LivechatSession)).one()
+
+        operator_context, operator = open_page(browser, live_server.url, users.agent,
+                                               f"/discuss/livechat/{session.id}", errors)
+        composer = operator.locator(".chat-composer textarea")
+        composer.click()
+        composer.press_sequentially("::hel")
+        menu = operator.get_by_role("listbox", name="Canned responses")
+        expect(menu.get_by_role("option")).to_have_count(1)
+        composer.press("Enter")  # with the menu open, Enter inserts
+        expect(composer).to_have_value("Hi, Bob here. How can I help?")
+        composer.press("Enter")  # and now sends
+        expect(visitor.locator(".lc-operator .lc-bubble").last).to_contain_text("Hi, Bob here. How can I help?")
+        operator.screenshot(path=str(artifacts_dir / "livechat-canned-operator.png"), full_page=True)
+        assert errors == []
+    finally:
+        visitor_context.close()
+        if operator_context is not None:
+            operator_context.close()
+        presence.disconnect(users.agent.id, online)
