@@ -291,7 +291,9 @@ def _resolve(session: Session) -> None:
         session.info.setdefault(_PENDING, set()).update(thread(t) for t in thread_ids)
 
 
-@event.listens_for(Session, "after_commit")
+# First of the after-commit work (insert=True): a browser told of the change by the live event
+# published next must find the new version when it reloads.
+@event.listens_for(Session, "after_commit", insert=True)
 def _bump(session: Session) -> None:
     scopes = session.info.pop(_PENDING, None)
     if scopes and has_app_context() and "hilo_pagecache" in current_app.extensions:

@@ -204,6 +204,20 @@ def test_closing_a_stage_in_settings_shows_at_once(app, client, users, desk):
     assert "Solved already" in body(client, path + "?status=all")
 
 
+def test_versions_move_before_the_live_events_go_out(app, users, desk):
+    """A board told of a change by its socket and reloading at once must not get the old page."""
+    from app.services.transaction import on_commit
+
+    versions = app.extensions["hilo_pagecache"].versions
+    scope = pagecache.team(desk.care.id)
+    before = versions.get([scope])
+    seen = []
+    db.session.get(Ticket, desk.ticket.id).title = "Moved on"
+    on_commit(lambda: seen.append(versions.get([scope])))  # where the live events go out
+    db.session.commit()
+    assert seen and seen[0] != before
+
+
 def test_a_rollback_bumps_nothing(app, client, users, desk):
     sign_in(client, users.agent)
     path = pages(desk)["board"]
