@@ -62,9 +62,16 @@
     list.insertBefore(card, next || more);
   }
 
+  // The card that had the focus last: when a live copy replaces it (the mover's own change coming
+  // back over the socket after their answer), the focus goes to the copy instead of the page.
+  var focusedCard = null;
+
   document.addEventListener("htmx:load", function (event) {
     var elt = event.detail.elt;
-    if (elt.classList && elt.classList.contains("board-card")) place(elt);
+    if (!(elt.classList && elt.classList.contains("board-card"))) return;
+    place(elt);
+    var lost = !document.activeElement || document.activeElement === document.body;
+    if (lost && focusedCard === elt.id && elt.isConnected) elt.focus();
   });
 
   // ---- moving a card ----------------------------------------------------------------------------
@@ -158,6 +165,7 @@
       }
     });
     var card = event.target.closest && event.target.closest(".board-card");
+    focusedCard = card ? card.id : null;
     if (card && !card.classList.contains("has-focus")) {
       card.classList.add("has-focus");
       card.querySelectorAll("button, select, a").forEach(function (el) { el.tabIndex = 0; });
