@@ -34,7 +34,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from app.extensions import db
 from app.models import SLA_TARGETS, Message, SlaPolicy, Team, TeamMember, Ticket, TicketPause, TicketSla, User
 from app.models.base import utcnow
-from app.services import jobs, messaging, notifications
+from app.services import jobs, messaging, notifications, pagecache
 from app.services.working_time import Calendar, add_working_time, working_time_between
 
 log = logging.getLogger(__name__)
@@ -379,7 +379,8 @@ def _reach(row: TicketSla, now: datetime) -> None:
     # Conditional, like a failure's claim: a sweep that failed it a moment ago wins.
     db.session.execute(
         update(TicketSla).where(TicketSla.id == row.id, TicketSla.status == "ongoing")
-        .values(status="reached", reached_at=now).execution_options(synchronize_session=False))
+        .values(status="reached", reached_at=now).execution_options(synchronize_session=False, unseen=True))
+    _shown_changed(row)
     db.session.refresh(row)
 
 
@@ -439,6 +440,13 @@ def _load_for_notice(row: TicketSla) -> None:
     db.session.scalars(select(Ticket).where(Ticket.id == row.ticket_id).options(*_FOR_NOTICE)).one()
 
 
+def _shown_changed(row: TicketSla) -> None:
+    """A target changed by a claim (a statement the page cache cannot read): its ticket's page
+    is redone; the ticket's own columns (deadline, failed) change through the ORM, which the
+    board and the list follow."""
+    pagecache.touch(db.session, {pagecache.ticket(row.ticket_id)})
+
+
 def record_failure(row: TicketSla, now: datetime) -> bool:
     """Mark the target failed and tell the thread, the assignee and the team leads — exactly
     once: the conditional UPDATE lets one caller claim it (a second waits for the first's
@@ -446,8 +454,9 @@ def record_failure(row: TicketSla, now: datetime) -> bool:
     claimed = db.session.execute(
         update(TicketSla).where(TicketSla.id == row.id, TicketSla.status == "ongoing",
                                 TicketSla.failure_notified_at.is_(None))
-        .values(status="failed", failure_notified_at=now).execution_options(synchronize_session=False)
+        .values(status="failed", failure_notified_at=now).execution_options(synchronize_session=False, unseen=True)
     ).rowcount
+    _shown_changed(row)
     db.session.refresh(row, ["status", "failure_notified_at"])
     if not claimed:
         return False
@@ -469,8 +478,9 @@ def escalate(row: TicketSla, now: datetime) -> bool:
     claimed = db.session.execute(
         update(TicketSla).where(TicketSla.id == row.id, TicketSla.status == "ongoing",
                                 TicketSla.escalated_at.is_(None))
-        .values(escalated_at=now).execution_options(synchronize_session=False)
+        .values(escalated_at=now).execution_options(synchronize_session=False, unseen=True)
     ).rowcount
+    _shown_changed(row)
     db.session.refresh(row, ["status", "escalated_at"])
     if not claimed:
         return False

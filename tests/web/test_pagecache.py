@@ -5,7 +5,7 @@ import re
 from datetime import date
 
 import pytest
-from sqlalchemy import text, update
+from sqlalchemy import select, text, update
 
 from app.extensions import db
 from app.models import Ticket
@@ -216,6 +216,40 @@ def test_versions_move_before_the_live_events_go_out(app, users, desk):
     on_commit(lambda: seen.append(versions.get([scope])))  # where the live events go out
     db.session.commit()
     assert seen and seen[0] != before
+
+
+def test_a_missed_sla_target_shows_on_the_ticket_page_and_retires_only_that_ticket(app, client, users):
+    from datetime import timedelta
+
+    from app.models import SlaPolicy, TicketSla
+    from app.models.base import utcnow
+    from app.services import sla
+
+    with app.test_request_context(base_url=app.config["BASE_URL"]):
+        team = helpdesk.create_team("Care", members=[users.agent], use_sla=True)
+        customer = make_contact("Ada", "ada@engines.test")
+        db.session.add(SlaPolicy(team=team, name="Gold", customer=customer, first_reply_hours=4))
+        ticket = helpdesk.create_ticket(team, "Printer on fire", customer=customer)
+        other = helpdesk.create_ticket(team, "Mouse squeaks")
+        db.session.commit()
+    sign_in(client, users.agent)
+    page, elsewhere = f"/helpdesk/tickets/{ticket.id}", f"/helpdesk/tickets/{other.id}"
+    assert "Failed" not in body(client, page)
+    body(client, elsewhere)
+    count = rendered(app)
+    row = db.session.scalars(select(TicketSla).where(TicketSla.ticket_id == ticket.id)).one()
+    row.deadline = utcnow() - timedelta(minutes=1)
+    db.session.commit()
+    body(client, page)  # (its deadline moved: the page was redone once already)
+    with app.test_request_context(base_url=app.config["BASE_URL"]):
+        assert sla.record_failure(db.session.get(TicketSla, row.id), utcnow())
+        sla.summarise(db.session.get(Ticket, ticket.id))
+        db.session.commit()
+    assert "Failed" in body(client, page)
+    before = rendered(app)
+    body(client, elsewhere)
+    assert rendered(app) == before  # the other ticket's page was not retired by the claim
+    assert count < before
 
 
 def test_a_rollback_bumps_nothing(app, client, users, desk):

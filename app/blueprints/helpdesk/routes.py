@@ -276,8 +276,8 @@ def _render_ticket(ticket: Ticket, error: str | None = None, status: int = 200, 
                                priorities=PRIORITIES, **_time_context(ticket))
 
     if error is None and form is None and time_form is None:
-        html = pagecache.cached("ticket", [pagecache.ticket(ticket.id), pagecache.thread(thread.id),
-                                           pagecache.team(ticket.team_id)], body)
+        # Not the team's scope: another ticket of the team changing leaves this page as it was.
+        html = pagecache.cached("ticket", [pagecache.ticket(ticket.id), pagecache.thread(thread.id)], body)
     else:
         html = Markup(body())
     return render_template("helpdesk/ticket.html", ticket=ticket, thread=thread, ticket_html=html), status
