@@ -5,9 +5,6 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from flask_login import current_user
 from markupsafe import Markup
-from sqlalchemy import func, select
-
-from app.extensions import db
 
 
 def user_tz(user=None) -> ZoneInfo:
@@ -81,15 +78,10 @@ def filesize(num: int) -> str:
 
 
 def unread_count() -> int:
-    from app.models import Notification
+    """The bell's count for the current user (capped: services/notifications.py)."""
+    from app.services import notifications
 
-    if not current_user.is_authenticated:
-        return 0
-    return db.session.scalar(
-        select(func.count(Notification.id)).where(
-            Notification.user_id == current_user.id, Notification.read_at.is_(None)
-        )
-    ) or 0
+    return notifications.unread_count(current_user.id) if current_user.is_authenticated else 0
 
 
 def init_app(app) -> None:
