@@ -240,7 +240,7 @@ def _publish(session: Session) -> None:
         for key, teams in pending.items():
             if isinstance(key, tuple):
                 if key[0] == "gone":
-                    pagecache.touch(session, {pagecache.team(t) for t in teams})
+                    pagecache.touch(session, {pagecache.ANY_TICKET, *(pagecache.team(t) for t in teams)})
                     for team_id in teams:
                         realtime.publish(topic(team_id), render_template(
                             "helpdesk/_board_event.html", ticket=None, ticket_id=key[1], team=None, counts={}))
@@ -248,7 +248,7 @@ def _publish(session: Session) -> None:
             ticket = session.get(Ticket, key)
             if ticket is None:
                 continue
-            pagecache.touch(session, {pagecache.team(t) for t in teams | {ticket.team_id}})
+            pagecache.touch(session, {pagecache.ANY_TICKET, *(pagecache.team(t) for t in teams | {ticket.team_id})})
             for name, html in card_event(ticket, teams | {ticket.team_id}, counts):
                 realtime.publish(name, html)
 

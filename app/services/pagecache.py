@@ -36,6 +36,7 @@ from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
 GLOBAL = "helpdesk"
+ANY_TICKET = "tickets"  # any ticket of any team (what an admin's ticket list shows)
 _PENDING = "hilo_pagecache_scopes"
 _MESSAGES = "hilo_pagecache_messages"
 _MARK = f"\x00csrf-{secrets.token_hex(16)}\x00"  # unguessable, so no typed text can become a token

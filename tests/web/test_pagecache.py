@@ -252,6 +252,18 @@ def test_a_missed_sla_target_shows_on_the_ticket_page_and_retires_only_that_tick
     assert count < before
 
 
+@pytest.mark.parametrize("who", ["admin", "agent"])
+def test_lists_follow_tickets_of_archived_teams_too(app, client, users, desk, who):
+    """Admins read every ticket and members their archived team's: their lists must follow them."""
+    desk.care.active = False
+    db.session.commit()
+    sign_in(client, getattr(users, who))
+    assert "Printer on fire" in body(client, "/helpdesk/tickets?status=all")
+    helpdesk.update(db.session.get(Ticket, desk.ticket.id), users.admin, title="Printer fixed")
+    db.session.commit()
+    assert "Printer fixed" in body(client, "/helpdesk/tickets?status=all")
+
+
 def test_a_rollback_bumps_nothing(app, client, users, desk):
     sign_in(client, users.agent)
     path = pages(desk)["board"]

@@ -128,6 +128,15 @@ def _render_list(filters: TicketFilterForm, teams, choices, bulk: BulkForm | Non
                           fragment, status)
 
 
+def _list_scopes() -> list[str]:
+    """What the current user's list shows: every ticket (admins), or their teams' tickets,
+    archived teams included (a member still reads those)."""
+    if current_user.is_admin:
+        return [pagecache.ANY_TICKET]
+    return [pagecache.team(team_id) for team_id in db.session.scalars(
+        select(TeamMember.team_id).where(TeamMember.user_id == current_user.id))]
+
+
 @bp.get("/helpdesk/tickets")
 def tickets():
     """The tickets of my teams: search, filters, groups, sorting, pages — all in the query string."""
@@ -138,8 +147,7 @@ def tickets():
         choices = _list_choices(teams)
         return _list_html(_filter_form(request.args, teams, choices), teams, choices, fragment=fragment)
 
-    html = pagecache.cached("ticket-rows" if fragment else "ticket-list", [pagecache.team(t.id) for t in teams],
-                            render)
+    html = pagecache.cached("ticket-rows" if fragment else "ticket-list", _list_scopes(), render)
     return _list_response(html, teams, fragment)
 
 
