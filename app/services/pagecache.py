@@ -154,8 +154,7 @@ def cached(name: str, scopes, render) -> Markup:
     if not cache.enabled:
         return Markup(render())
     scopes = sorted(set(scopes) | {GLOBAL})
-    key = (name, current_user.get_id(), request.full_path, tuple(scopes), cache.versions.get(scopes),
-           int(time.time() // 60))
+    key = (name, current_user.get_id(), request.full_path, tuple(scopes), cache.versions.get(scopes), _minute())
     html = cache.fragments.get(key)
     if html is None:
         g.pagecache_global = dict(zip(scopes, key[4]))[GLOBAL]  # what the parts inside it read
@@ -179,7 +178,7 @@ def part(key: tuple, render) -> Markup:
         version = g.get("pagecache_global")
         if version is None:
             version = cache.versions.get([GLOBAL])[0]
-        key = (key, version, _zone(), int(time.time() // 60))
+        key = (key, version, _zone(), _minute())
         html = cache.fragments.get(key)
         if html is None:
             html = _marked(render)
@@ -196,6 +195,11 @@ def _marked(render) -> str:
         return str(render())
     finally:
         g.pagecache_rendering = outer
+
+
+def _minute() -> int:
+    """The minute every key carries (relative times stay true; what no hook saw shows by then)."""
+    return int(time.time() // 60)
 
 
 def _zone() -> str:
