@@ -163,7 +163,7 @@ def cached(name: str, scopes, render) -> Markup:
         finally:
             g.pagecache_global = None
         cache.fragments.put(key, html)
-    return Markup(html.replace(_MARK, generate_csrf()) if _MARK in html else html)
+    return _with_token(html)
 
 
 def part(key: tuple, render) -> Markup:
@@ -176,16 +176,21 @@ def part(key: tuple, render) -> Markup:
         html = _marked(render)
     else:
         version = g.get("pagecache_global")
-        if version is None:
-            version = cache.versions.get([GLOBAL])[0]
+        if version is None:  # outside a cached page (a column's next cards): read once per request
+            version = g.pagecache_global = cache.versions.get([GLOBAL])[0]
         key = (key, version, _zone(), _minute())
         html = cache.fragments.get(key)
         if html is None:
             html = _marked(render)
             cache.fragments.put(key, html)
-    if g.get("pagecache_rendering") or _MARK not in html:
+    if g.get("pagecache_rendering"):
         return Markup(html)  # inside a cached page: its own answer puts the token in
-    return Markup(html.replace(_MARK, generate_csrf()))
+    return _with_token(html)
+
+
+def _with_token(html: str) -> Markup:
+    """The HTML with this session's CSRF token where the marker holds its place."""
+    return Markup(html.replace(_MARK, generate_csrf()) if _MARK in html else html)
 
 
 def _marked(render) -> str:
