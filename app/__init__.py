@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import Flask, abort, g, render_template, request
 from flask_login import current_user, login_required
 from flask_wtf.csrf import CSRFError
-from sqlalchemy import event
+from sqlalchemy import event, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException
@@ -99,10 +99,14 @@ def _register_login(app: Flask) -> None:
         user_id, _, token = value.partition(":")
         if not user_id.isdigit():
             return None
-        user = db.session.get(User, int(user_id))
+        from app.services import notifications
+
+        row = db.session.execute(select(User, notifications.unread_column()).where(User.id == int(user_id))).first()
+        user = row[0] if row is not None else None
         # A changed password rotates the token: every other session ends here.
         if user is None or not token or user.session_token != token or not user.active:
             return None
+        notifications.remember_unread(user.id, row[1])
         return user
 
 

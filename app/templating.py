@@ -81,7 +81,7 @@ def unread_count() -> int:
     """The bell's count for the current user (capped: services/notifications.py)."""
     from app.services import notifications
 
-    return notifications.unread_count(current_user.id) if current_user.is_authenticated else 0
+    return notifications.bell_count(current_user.id) if current_user.is_authenticated else 0
 
 
 def init_app(app) -> None:

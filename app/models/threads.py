@@ -1,7 +1,7 @@
 """The thread on a record: messages, attachments, tracked changes, followers, notifications."""
 from datetime import datetime
 
-from sqlalchemy import String, Text, ForeignKey, Index, UniqueConstraint, CheckConstraint, select, text
+from sqlalchemy import String, Text, ForeignKey, Index, UniqueConstraint, CheckConstraint, inspect, select, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -34,9 +34,23 @@ class ThreadMixin:
 
     @property
     def thread(self) -> "Thread | None":
+        known = self.__dict__.get("_thread")  # read with the record (`with_thread`), or created here
+        if known is not None and inspect(known).persistent:  # not one a rollback took back
+            return known
         return db.session.scalar(
             select(Thread).filter_by(res_model=self.thread_model, res_id=self.id)
         )
+
+    @classmethod
+    def thread_join(cls):
+        """The condition joining this model's rows to their threads (see `with_thread`)."""
+        return (Thread.res_model == cls.thread_model) & (Thread.res_id == cls.id)
+
+    def with_thread(self, thread: "Thread | None"):
+        """Remember the thread read in the same query as the record (saves a round trip)."""
+        if thread is not None:
+            self.__dict__["_thread"] = thread
+        return self
 
     def ensure_thread(self) -> "Thread":
         """The record's thread, created (and flushed) on first use."""
@@ -47,6 +61,7 @@ class ThreadMixin:
             thread = Thread(res_model=self.thread_model, res_id=self.id)
             db.session.add(thread)
             db.session.flush()
+            self.with_thread(thread)
         return thread
 
     @property

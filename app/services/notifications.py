@@ -4,10 +4,11 @@ Live: `notify` pushes the bell and a placeholder row (prepended to `#inbox-list`
 itself from `inbox.row`) to the user's topic; marking read pushes the bell. Both go out after
 commit, never before.
 """
+import functools
 from dataclasses import dataclass
 
-from flask import current_app, render_template, url_for
-from sqlalchemy import bindparam, select, text, update
+from flask import current_app, g, render_template, url_for
+from sqlalchemy import bindparam, func, literal, select, text, update
 
 from app.extensions import db
 from app.models import Message, Notification, Thread, User
@@ -35,6 +36,32 @@ _CAPPED_COUNTS = text(
     " WHERE n.user_id = u.id AND n.read_at IS NULL LIMIT :cap) AS unread)"
     " FROM users u WHERE u.id IN :ids"
 ).bindparams(bindparam("ids", expanding=True))
+
+
+@functools.cache
+def unread_column():
+    """The capped count as a column of a query on users: the user loader reads the bell's count
+    with the signed-in user, in the same round trip (`remember_unread`, `bell_count`)."""
+    unread = (select(literal(1)).where(Notification.user_id == User.id, Notification.read_at.is_(None))
+              .limit(UNREAD_CAP).correlate(User).subquery())
+    return select(func.count()).select_from(unread).scalar_subquery()
+
+
+_KNOWN = "hilo_unread"  # (user id, count) read this request, until it changes a notification
+
+
+def remember_unread(user_id: int, count: int) -> None:
+    setattr(g, _KNOWN, (user_id, count))
+
+
+def bell_count(user_id: int) -> int:
+    """The bell's count: the one read with the user this request, if nothing changed since."""
+    known = g.get(_KNOWN)
+    return known[1] if known is not None and known[0] == user_id else unread_count(user_id)
+
+
+def _forget_unread() -> None:
+    g.pop(_KNOWN, None)
 
 
 def unread_counts(user_ids) -> dict[int, int]:
@@ -93,6 +120,7 @@ def notify_many(users, kind: str, summary: str, *, thread=None, message=None,
     ]
     db.session.add_all(created)
     db.session.flush()
+    _forget_unread()
     counts = unread_counts(user.id for user in users)
     bells: dict[int, str] = {}  # rendered once per distinct count
     base = current_app.config["BASE_URL"].rstrip("/")
@@ -118,6 +146,7 @@ def mark_read(user: User, notification_ids=None) -> int:
         stmt = stmt.where(Notification.id.in_(list(notification_ids)))
     changed = db.session.execute(stmt.values(read_at=utcnow())).rowcount
     if changed:
+        _forget_unread()
         push_bell(user.id)
     return changed
 

@@ -28,7 +28,7 @@ import threading
 import time
 from collections import OrderedDict
 
-from flask import current_app, g, has_app_context, request
+from flask import current_app, g, has_app_context, request, session
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
@@ -147,17 +147,21 @@ def _cache() -> PageCache:
     return current_app.extensions["hilo_pagecache"]
 
 
-def cached(name: str, scopes, render) -> Markup:
+def cached(name: str, scopes, render, *, whole: bool = False) -> Markup:
     """The HTML `render()` returns for the current user and request, rendered again only when a
-    scope's version, the minute, the user or the URL changed."""
+    scope's version, the minute, the user or the URL changed.
+
+    `whole`: `render()` gives the whole page, its layout too, which shows the user's bell: the
+    key also holds the bell's count, and a page showing flashed messages is neither kept nor
+    served. `hit` then answers it without what the route would read to render it.
+    """
     cache = _cache()
-    if not cache.enabled:
+    if not cache.enabled or (whole and "_flashes" in session):
         return Markup(render())
-    scopes = sorted(set(scopes) | {GLOBAL})
-    key = (name, current_user.get_id(), request.full_path, tuple(scopes), cache.versions.get(scopes), _minute())
+    key, global_version = _key(name, scopes, whole)
     html = cache.fragments.get(key)
     if html is None:
-        g.pagecache_global = dict(zip(scopes, key[4]))[GLOBAL]  # what the parts inside it read
+        g.pagecache_global = global_version  # what the parts inside it read
         try:
             html = _marked(render)
         finally:
@@ -166,16 +170,43 @@ def cached(name: str, scopes, render) -> Markup:
     return _with_token(html)
 
 
-def part(key: tuple, render) -> Markup:
-    """A piece shown on many pages (a board card, a list row), cached under a key made of the
-    very values it shows, so it needs no version of its own: when they change, so does the key.
-    Whatever else the piece shows (names of tags, people, stages) is under `helpdesk`; the time
-    zone and the minute are added here. Rendered with the CSRF marker."""
+def hit(name: str, scopes) -> Markup | None:
+    """The whole page `cached(name, scopes, ..., whole=True)` kept for this user and URL, if
+    nothing it shows changed since; else None (the route renders it, and reads what it needs).
+
+    Also what the user may see: their teams and role are under `helpdesk` and a ticket's team
+    under `ticket:<id>`, so the page was allowed when it was kept and nothing since changed that.
+    """
+    cache = _cache()
+    if not cache.enabled or "_flashes" in session:
+        return None
+    html = cache.fragments.get(_key(name, scopes, True)[0])
+    return None if html is None else _with_token(html)
+
+
+def _key(name: str, scopes, whole: bool) -> tuple[tuple, int]:
+    """(the key, the `helpdesk` version in it)."""
+    scopes = sorted(set(scopes) | {GLOBAL})
+    versions = _cache().versions.get(scopes)
+    key = (name, current_user.get_id(), request.full_path, tuple(scopes), versions, _minute())
+    if whole:
+        from app.services import notifications
+
+        key += (notifications.bell_count(current_user.id),)
+    return key, versions[scopes.index(GLOBAL)]
+
+
+def part(key: tuple, render, *, names: bool = True) -> Markup:
+    """A piece shown on many pages (a board card, a list row, the top bar), cached under a key made
+    of the very values it shows, so it needs no version of its own: when they change, so does the
+    key. Whatever else the piece shows (names of tags, people, stages) is under `helpdesk`, unless
+    `names` is false (it shows nothing else); the time zone and the minute are added here.
+    Rendered with the CSRF marker."""
     cache = _cache()
     if not cache.enabled:
         html = _marked(render)
     else:
-        version = g.get("pagecache_global")
+        version = g.get("pagecache_global") if names else 0
         if version is None:  # outside a cached page (a column's next cards): read once per request
             version = g.pagecache_global = cache.versions.get([GLOBAL])[0]
         key = (key, version, _zone(), _minute())
@@ -325,4 +356,5 @@ def init_app(app) -> None:
     # Flask-WTF offers `csrf_token` both as a global (imported macros see it) and from a context
     # processor (pages see that one): both become the marker-aware one.
     app.jinja_env.globals["csrf_token"] = csrf_token
+    app.jinja_env.globals["cached_part"] = part
     app.context_processor(lambda: {"csrf_token": csrf_token})

@@ -36,7 +36,8 @@ def pages(desk):
 
 
 def rendered(app) -> int:
-    return len(app.extensions["hilo_pagecache"].fragments._items)
+    """Parts rendered and kept so far, the top bar aside (it shows the bell, which changes apart)."""
+    return sum(1 for key in app.extensions["hilo_pagecache"].fragments._items if key[0][0] != "topbar")
 
 
 def body(client, path) -> str:
@@ -320,3 +321,78 @@ def test_versions_are_shared_through_redis(app, client, users, desk):
     Redis.from_url(app.config["REDIS_URL"]).incr(f"{app.config['REALTIME_PREFIX']}:pagecache:team:{desk.care.id}")
     body(client, path)
     assert rendered(app) == count + 1
+
+
+# ---- a whole ticket page (`pagecache.hit`): served before the route reads anything ----------------
+
+def statements_of(app, client, path) -> list[str]:
+    seen = []
+
+    def record(conn, cursor, statement, *args):
+        seen.append(statement)
+
+    from sqlalchemy import event
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        body(client, path)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    return seen
+
+
+def test_a_kept_ticket_page_costs_the_signed_in_user_only(app, client, users, desk):
+    sign_in(client, users.agent)
+    path = pages(desk)["ticket"]
+    first = body(client, path)
+    statements = statements_of(app, client, path)
+    assert len(statements) == 1 and "FROM users" in statements[0]  # the user, with the bell's count
+    assert without_tokens(body(client, path)) == without_tokens(first)
+
+
+@pytest.mark.parametrize("change", ["left_the_team", "demoted_admin", "ticket_moved_team", "deactivated"])
+def test_a_kept_ticket_page_is_not_served_to_someone_who_lost_access(app, client, users, desk, change):
+    reader = users.admin if change == "demoted_admin" else users.agent
+    sign_in(client, reader)
+    path = pages(desk)["ticket"]
+    body(client, path)
+    body(client, path)  # kept, and served from the cache
+    if change == "left_the_team":
+        helpdesk_config.update_team(desk.care, name=desk.care.name, members=[users.agent2], leads=[])
+    elif change == "demoted_admin":
+        db.session.get(type(users.admin), users.admin.id).role = "agent"
+    elif change == "ticket_moved_team":
+        elsewhere = make_team("Billing", members=[users.agent2])
+        db.session.get(Ticket, desk.ticket.id).team = elsewhere
+    else:
+        db.session.get(type(users.agent), users.agent.id).active = False
+    db.session.commit()
+    assert client.get(path).status_code in (302, 404)
+
+
+def test_the_bell_on_a_kept_ticket_page_is_true(app, client, users, desk):
+    from app.services import notifications
+
+    sign_in(client, users.agent)
+    path = pages(desk)["ticket"]
+    assert 'aria-label="Notifications: 0 unread"' in body(client, path)
+    with app.test_request_context(base_url=app.config["BASE_URL"]):
+        notifications.notify(db.session.get(type(users.agent), users.agent.id), "system", "Look at this")
+        db.session.commit()
+    assert 'aria-label="Notifications: 1 unread"' in body(client, path)
+    with app.test_request_context(base_url=app.config["BASE_URL"]):
+        notifications.mark_read(db.session.get(type(users.agent), users.agent.id))
+        db.session.commit()
+    assert 'aria-label="Notifications: 0 unread"' in body(client, path)
+
+
+def test_a_flashed_notice_shows_once_and_is_never_kept(app, client, users, desk):
+    token = sign_in(client, users.agent)
+    path = pages(desk)["ticket"]
+    body(client, path)
+    response = client.post(path, data={"csrf_token": token, "title": "Printer on fire", "priority": "2",
+                                       "team_id": desk.care.id, "stage_id": db.session.get(Ticket, desk.ticket.id).stage_id,
+                                       "assignee_id": "", "type_id": "", "tags": ""})
+    assert response.status_code == 302
+    assert "saved." in body(client, path)
+    assert "saved." not in body(client, path)  # shown once: neither kept with the page nor lost

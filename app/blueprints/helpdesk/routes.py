@@ -20,7 +20,7 @@ from app.blueprints.helpdesk import bp
 from app.blueprints.helpdesk.forms import (BulkForm, NewTicketForm, TicketFilterForm, TicketForm, TimesheetForm,
                                            any_of, tag_names)
 from app.extensions import db
-from app.models import Stage, Tag, Team, TeamMember, Ticket, TicketType, Timesheet, User
+from app.models import Stage, Tag, Team, TeamMember, Thread, Ticket, TicketType, Timesheet, User
 from app.models.helpdesk import PRIORITIES, stage_teams
 from app.services import access, helpdesk, pagecache, timesheets
 from app.templating import local_today
@@ -39,12 +39,13 @@ def staff_only():
 
 
 def load_ticket(ticket_id: int) -> Ticket:
-    """The ticket, when the current user may read it (else 404): one query, with its team."""
-    ticket = db.session.scalar(select(Ticket).where(Ticket.id == ticket_id, Ticket.staff_read_filter(current_user))
-                               .options(joinedload(Ticket.team)))
-    if ticket is None:
+    """The ticket, when the current user may read it (else 404): one query, with its team and thread."""
+    row = db.session.execute(select(Ticket, Thread).outerjoin(Thread, Ticket.thread_join())
+                             .where(Ticket.id == ticket_id, Ticket.staff_read_filter(current_user))
+                             .options(joinedload(Ticket.team))).first()
+    if row is None:
         abort(404)
-    return ticket
+    return row[0].with_thread(row[1])
 
 
 def _record(model, raw):
@@ -283,12 +284,25 @@ def _render_ticket(ticket: Ticket, error: str | None = None, status: int = 200, 
                                time_form=time_form or TimesheetForm(formdata=None, data={"day": local_today(current_user)}),
                                priorities=PRIORITIES, **_time_context(ticket))
 
+    def page(html):
+        return render_template("helpdesk/ticket.html", ticket=ticket, thread=thread, ticket_html=html)
+
     if error is None and form is None and time_form is None:
-        # Not the team's scope: another ticket of the team changing leaves this page as it was.
-        html = pagecache.cached("ticket", [pagecache.ticket(ticket.id), pagecache.thread(thread.id)], body)
-    else:
-        html = Markup(body())
-    return render_template("helpdesk/ticket.html", ticket=ticket, thread=thread, ticket_html=html), status
+        if len(_TICKET_THREADS) >= 100_000:
+            _TICKET_THREADS.clear()
+        _TICKET_THREADS[ticket.id] = thread.id
+        return pagecache.cached("ticket", _ticket_scopes(ticket.id, thread.id), lambda: page(Markup(body())),
+                                whole=True), status
+    return page(Markup(body())), status
+
+
+# ticket id -> its thread's id (it never changes): what a cached ticket page's key needs
+_TICKET_THREADS: dict[int, int] = {}
+
+
+def _ticket_scopes(ticket_id: int, thread_id: int) -> list[str]:
+    # Not the team's scope: another ticket of the team changing leaves this page as it was.
+    return [pagecache.ticket(ticket_id), pagecache.thread(thread_id)]
 
 
 def _time_context(ticket: Ticket) -> dict:
@@ -299,6 +313,11 @@ def _time_context(ticket: Ticket) -> dict:
 @bp.get("/helpdesk/tickets/<int:ticket_id>")
 def ticket(ticket_id: int):
     """A ticket's facts, time and SLA targets beside its conversation."""
+    thread_id = _TICKET_THREADS.get(ticket_id)
+    if thread_id is not None:
+        page = pagecache.hit("ticket", _ticket_scopes(ticket_id, thread_id))
+        if page is not None:
+            return page
     return _render_ticket(load_ticket(ticket_id))
 
 
