@@ -431,11 +431,15 @@ def publish_message(message: Message, thread: Thread, *, replace: bool = False) 
     """Push the message fragment to everyone viewing the thread (rendered once, for all viewers).
 
     Thread topics are staff-only (access.can_subscribe), so notes and tracking lines may go there.
+    Nobody viewing it (most threads, most of the time): nothing is rendered.
     """
+    topic = f"thread:{thread.id}"
+    if not realtime.watched(topic):
+        return
     files = thread_files(thread) if message.attachments else None
     html_fragment = render_template("chatter/_message_live.html", message=message, thread=thread,
                                     replace=replace, files=files, position=thread.model.live_position)
-    realtime.publish(f"thread:{thread.id}", html_fragment)
+    realtime.publish(topic, html_fragment)
 
 
 # ---- tracked changes -----------------------------------------------------------------------

@@ -12,6 +12,7 @@ Without Redis (the embedded default), the same fan-out runs in memory.
 import logging
 import queue
 import threading
+import time
 from collections import defaultdict
 
 from flask import current_app
@@ -30,6 +31,13 @@ def publish(topic: str, html: str) -> None:
     """Send `html` to every socket subscribed to `topic`, after the current commit."""
     bus = current_app.extensions["hilo_bus"]
     on_commit_batch("realtime", (topic, html), bus.send_many)
+
+
+def watched(topic: str) -> bool:
+    """Whether a socket in any process listens on `topic`: a fragment nobody would receive
+    need not be rendered. A socket that opens a moment after the check misses that one event,
+    as it would miss one published just before it opened (its page was read before either)."""
+    return current_app.extensions["hilo_bus"].watched(topic)
 
 
 def publish_now(topic: str, html: str) -> None:
@@ -113,6 +121,9 @@ class LocalBus:
                     if not subs:
                         del self._subs[topic]
 
+    def watched(self, topic: str) -> bool:
+        return topic in self._subs
+
     def send(self, topic: str, html: str) -> None:
         self.deliver(topic, html)
 
@@ -154,10 +165,41 @@ class RedisBus(LocalBus):
             url, max_connections=self.MAX_CONNECTIONS, timeout=self.POOL_TIMEOUT))
         self._listener: threading.Thread | None = None
         self._ready = threading.Event()
+        self.watched_key = self.prefix + "watched"  # sorted set: topic -> until when it is watched
+        self._heartbeat: threading.Thread | None = None
+
+    # Every process announces the topics its sockets listen on, until a moment from now, and
+    # announces them again well before that moment: a topic nobody has listened on for
+    # WATCH_SECONDS drops out, whichever process's socket it was.
+    WATCH_SECONDS = 90
+    WATCH_EVERY = 30
 
     def subscribe(self, topics, deliver=None) -> Subscription:
         self._ensure_listener()
+        self._announce(list(topics))  # before listening: a publisher checking after this renders
         return super().subscribe(topics, deliver)
+
+    def watched(self, topic: str) -> bool:
+        if topic in self._subs:
+            return True
+        until = self.redis.zscore(self.watched_key, topic)
+        return until is not None and until > time.time()
+
+    def _announce(self, topics) -> None:
+        if topics:
+            until = time.time() + self.WATCH_SECONDS
+            self.redis.zadd(self.watched_key, {topic: until for topic in topics})
+
+    def _announce_all(self) -> None:
+        while True:
+            time.sleep(self.WATCH_EVERY)
+            try:
+                with self._lock:
+                    topics = list(self._subs)
+                self._announce(topics)
+                self.redis.zremrangebyscore(self.watched_key, "-inf", time.time())
+            except Exception:
+                log.exception("realtime bus could not announce its topics; trying again")
 
     def send(self, topic: str, html: str) -> None:
         self.redis.publish(self.prefix + topic, html.encode())
@@ -175,11 +217,12 @@ class RedisBus(LocalBus):
                 self._ready.clear()
                 self._listener = threading.Thread(target=self._listen, name="hilo-bus", daemon=True)
                 self._listener.start()
+            if self._heartbeat is None:
+                self._heartbeat = threading.Thread(target=self._announce_all, name="hilo-bus-watch", daemon=True)
+                self._heartbeat.start()
         self._ready.wait(timeout=5)
 
     def _listen(self) -> None:
-        import time
-
         while True:
             try:
                 pubsub = self.redis.pubsub()

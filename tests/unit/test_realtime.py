@@ -54,6 +54,23 @@ def test_a_mailbox_is_a_context_manager(bus):
     assert bus.health()["subscriptions"] == 0
 
 
+def test_a_topic_is_watched_while_a_socket_listens_on_it_in_any_process(bus, app):
+    import uuid
+
+    topic = f"thread:{uuid.uuid4().int % 10**9}"
+    # Another process: the same Redis, its own bus (the embedded bus has one process only).
+    elsewhere = RedisBus(app.config["REDIS_URL"]) if isinstance(bus, RedisBus) else bus
+    assert not bus.watched(topic) and not elsewhere.watched(topic)
+    sub = bus.subscribe([topic])
+    assert bus.watched(topic) and elsewhere.watched(topic)
+    sub.close()
+    if isinstance(bus, RedisBus):
+        assert elsewhere.watched(topic)  # until its announcement runs out (WATCH_SECONDS)
+        bus.WATCH_SECONDS = -1  # an announcement that ran out
+        bus._announce([topic])
+    assert not bus.watched(topic) and not elsewhere.watched(topic)
+
+
 def test_a_full_mailbox_drops_instead_of_blocking_the_others():
     bus = LocalBus()
     stuck = bus.subscribe(["thread:1"])

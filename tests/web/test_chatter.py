@@ -514,7 +514,11 @@ def test_a_post_is_pushed_to_the_thread_topic_once_committed(app, client, users,
     sent = []
     monkeypatch.setattr(app.extensions["hilo_bus"], "send_many", sent.extend)
     token = as_user(client, users.agent)
+    post(client, world.thread, token, htmx=True, body="Nobody watching", kind="note")
+    assert sent == []  # no socket on the thread: nothing rendered, nothing sent
+    viewer = app.extensions["hilo_bus"].subscribe([f"thread:{world.thread.id}"])
     post(client, world.thread, token, htmx=True, body="Live one", kind="note")
+    viewer.close()
     pushed = [html for topic, html in sent if topic == f"thread:{world.thread.id}"]
     assert len(pushed) == 1
     assert f'hx-swap-oob="afterbegin:#thread-{world.thread.id}-messages"' in pushed[0]
