@@ -350,6 +350,15 @@ def test_a_kept_ticket_page_costs_the_signed_in_user_only(app, client, users, de
     assert without_tokens(body(client, path)) == without_tokens(first)
 
 
+def test_a_kept_ticket_list_costs_the_user_and_their_teams(app, client, users, desk):
+    sign_in(client, users.agent)
+    path = pages(desk)["list"] + "?status=all"
+    first = body(client, path)
+    statements = statements_of(app, client, path)
+    assert len(statements) == 2 and "FROM users" in statements[0] and "team_members" in statements[1]
+    assert without_tokens(body(client, path)) == without_tokens(first)
+
+
 @pytest.mark.parametrize("change", ["left_the_team", "demoted_admin", "ticket_moved_team", "deactivated"])
 def test_a_kept_ticket_page_is_not_served_to_someone_who_lost_access(app, client, users, desk, change):
     reader = users.admin if change == "demoted_admin" else users.agent
