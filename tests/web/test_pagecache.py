@@ -341,9 +341,10 @@ def statements_of(app, client, path) -> list[str]:
     return seen
 
 
-def test_a_kept_ticket_page_costs_the_signed_in_user_only(app, client, users, desk):
+@pytest.mark.parametrize("page", ["ticket", "board"])
+def test_a_kept_page_costs_the_signed_in_user_only(app, client, users, desk, page):
     sign_in(client, users.agent)
-    path = pages(desk)["ticket"]
+    path = pages(desk)[page]
     first = body(client, path)
     statements = statements_of(app, client, path)
     assert len(statements) == 1 and "FROM users" in statements[0]  # the user, with the bell's count
@@ -359,11 +360,14 @@ def test_a_kept_ticket_list_costs_the_user_and_their_teams(app, client, users, d
     assert without_tokens(body(client, path)) == without_tokens(first)
 
 
-@pytest.mark.parametrize("change", ["left_the_team", "demoted_admin", "ticket_moved_team", "deactivated"])
-def test_a_kept_ticket_page_is_not_served_to_someone_who_lost_access(app, client, users, desk, change):
+@pytest.mark.parametrize("page, change", [
+    *(("ticket", change) for change in ("left_the_team", "demoted_admin", "ticket_moved_team", "deactivated")),
+    *(("board", change) for change in ("left_the_team", "demoted_admin", "team_archived", "deactivated")),
+])
+def test_a_kept_page_is_not_served_to_someone_who_lost_access(app, client, users, desk, page, change):
     reader = users.admin if change == "demoted_admin" else users.agent
     sign_in(client, reader)
-    path = pages(desk)["ticket"]
+    path = pages(desk)[page]
     body(client, path)
     body(client, path)  # kept, and served from the cache
     if change == "left_the_team":
@@ -373,6 +377,8 @@ def test_a_kept_ticket_page_is_not_served_to_someone_who_lost_access(app, client
     elif change == "ticket_moved_team":
         elsewhere = make_team("Billing", members=[users.agent2])
         db.session.get(Ticket, desk.ticket.id).team = elsewhere
+    elif change == "team_archived":
+        helpdesk_config.set_team_active(desk.care, False)
     else:
         db.session.get(type(users.agent), users.agent.id).active = False
     db.session.commit()

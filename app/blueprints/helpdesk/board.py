@@ -34,8 +34,16 @@ def _render_board(team: Team, teams, status: int = 200, quick: dict | None = Non
         return render_template("helpdesk/_board_columns.html", team=team, columns=columns,
                                badges=board.activity_badges(shown), quick=quick or {})
 
-    html = Markup(columns_html()) if quick else pagecache.cached("board", [pagecache.team(team.id)], columns_html)
-    return render_template("helpdesk/board.html", team=team, teams=teams, board_html=html), status
+    def page():
+        return render_template("helpdesk/board.html", team=team, teams=teams, board_html=Markup(columns_html()))
+
+    if quick:
+        return page(), status
+    return pagecache.cached("board", _board_scopes(team.id), page, whole=True), status
+
+
+def _board_scopes(team_id: int) -> list[str]:
+    return [pagecache.team(team_id)]
 
 
 def _refusal(ticket: Ticket | None, message: str, status: int = INVALID):
@@ -73,6 +81,9 @@ def board_home():
 @bp.get("/helpdesk/teams/<int:team_id>/board", endpoint="board")
 def board_page(team_id: int):
     """A team's tickets in columns of its stages, most urgent first."""
+    page = pagecache.hit("board", _board_scopes(team_id))  # kept whole: nothing else to read
+    if page is not None:
+        return page
     return _render_board(load_team(team_id), helpdesk.teams_of(current_user))
 
 
