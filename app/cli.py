@@ -205,7 +205,7 @@ def worker(burst: bool):
         from app.services.jobs import start_periodic
 
         start_periodic(current_app._get_current_object())
-    SimpleWorker([backend.queue], connection=backend.redis).work(with_scheduler=True, burst=burst)
+    SimpleWorker([backend.queue], connection=backend.worker_connection()).work(with_scheduler=True, burst=burst)
 
 
 def init_app(app) -> None:

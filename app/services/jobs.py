@@ -70,8 +70,18 @@ class RQBackend:
         from redis import Redis
         from rq import Queue
 
-        self.redis = Redis.from_url(app.config["REDIS_URL"])
+        self.url = app.config["REDIS_URL"]
+        self.redis = Redis.from_url(self.url)
         self.queue = Queue(app.config["RQ_QUEUE"], connection=self.redis)
+
+    def worker_connection(self):
+        """A connection for an RQ worker, not used yet: the worker lengthens its socket timeout to
+        outlast its blocking wait for jobs, which reaches only connections made after that. One made
+        earlier (redis-py's default timeout is 5 s) timed out every idle wait, and the worker backed
+        off for up to a minute before taking the next job."""
+        from redis import Redis
+
+        return Redis.from_url(self.url)
 
     def submit(self, path, args, kwargs, at):
         if at is None:

@@ -180,3 +180,21 @@ def test_a_claim_is_granted_once_per_period_across_callers(app, monkeypatch):
     while not jobs.claim("unread:7", 0.2):  # free again once the period is over
         assert time.monotonic() < deadline, "the claim never expired"
         time.sleep(0.05)
+
+
+def test_a_workers_connection_outlasts_its_wait_for_jobs(app):
+    """RQ waits up to `dequeue_timeout` for a job; a connection timing out sooner (redis-py's 5 s)
+    made an idle worker fail every wait and back off for up to a minute before the next job."""
+    backend = app.extensions["hilo_jobs"]
+    if not hasattr(backend, "queue"):
+        pytest.skip("the embedded run has no RQ worker (the PostgreSQL run covers it)")
+    from rq import SimpleWorker
+
+    backend.redis.ping()  # the app's own connection is in use before a worker starts (periodic jobs)
+    worker = SimpleWorker([backend.queue], connection=backend.worker_connection())
+    pool = worker.connection.connection_pool
+    connection = pool.get_connection()
+    try:
+        assert connection.socket_timeout is None or connection.socket_timeout > worker.dequeue_timeout
+    finally:
+        pool.release(connection)
