@@ -12,7 +12,9 @@ def request_ctx(app):
 
 @pytest.fixture
 def events(app, monkeypatch):
-    """Every (topic, html) the realtime bus sends after commit."""
+    """Every (topic, html) the realtime bus sends after commit, as if a socket watched every
+    topic (a fragment nobody watches is not even rendered: realtime.watched)."""
     sent = []
     monkeypatch.setattr(app.extensions["hilo_bus"], "send_many", sent.extend)
+    monkeypatch.setattr(app.extensions["hilo_bus"], "watched", lambda topic: True)
     return sent

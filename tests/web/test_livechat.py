@@ -82,8 +82,9 @@ def test_the_chat_page_may_be_framed_by_any_site_and_keeps_the_visitor(client, d
     token, page = open_chat(client, desk.channel, "", url="https://shop.test/pricing", title="Pricing")
     assert "Hello! How can we help?" in page and "We are online" in page
     again, _ = open_chat(client, desk.channel, token, url="https://shop.test/faq")
-    assert again == token
     visitor = livechat.visitor_from_token(desk.channel, token)
+    # The same visitor (a token re-signed a second later differs in its time stamp only).
+    assert livechat.visitor_from_token(desk.channel, again).id == visitor.id
     assert [p["url"] for p in visitor.pages] == ["https://shop.test/pricing", "https://shop.test/faq"]
 
 
